@@ -1,0 +1,1 @@
+"""Modalities: text, image, structure embeddings, electronic charge density."""
