@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install matmodal into ./.venv (or $MATMODAL_VENV) with a torch/torchvision pair that work together.
+#
+# Why two steps: on machines whose pip configuration offers a local CPU-only torch wheel
+# (2.13.0+cpu), `pip install torch==2.13.0 torchvision==0.28.0` pairs that CPU torch with the
+# registry's torchvision 0.28.0, a CUDA build whose C++ ops fail to load on it
+# ("operator torchvision::nms does not exist"). We therefore install the registry's matched
+# official pair first (torch 2.13.0 + torchvision 0.28.0, CUDA 13 builds that also run on CPU),
+# excluding the +cpu local build explicitly, then the package with every extra.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${MATMODAL_VENV:-.venv}"
+PY="${PYTHON:-python3}"
+start=$(date +%s)
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
+pip install -U pip
+pip install "torch==2.13.0,!=2.13.0+cpu" "torchvision==0.28.0"
+pip install -e ".[all]"
+"$VENV/bin/python" - <<'PY'
+import torch, torchvision, torchvision.ops
+import autogluon.multimodal as mm
+boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], dtype=torch.float)
+keep = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5)
+assert keep.tolist() == [0, 2], keep
+print(f"torch {torch.__version__} + torchvision {torchvision.__version__} work together "
+      f"(nms ok, cuda available: {torch.cuda.is_available()}); autogluon.multimodal {mm.__version__}")
+PY
+"$VENV/bin/python" -m ipykernel install --sys-prefix --name matmodal --display-name "Python (matmodal)" >/dev/null
+echo "installed in $(( $(date +%s) - start )) s; Jupyter kernel 'matmodal' registered in $VENV"
