@@ -1,0 +1,196 @@
+"""Alexandria PBE 3D dump files (``alexandria_NNN.json.bz2``): list, download, stream, sample.
+
+Each file is ``{"entries": [ComputedStructureEntry dict, ...]}`` with about 100,000 entries.
+:func:`iter_entries` decodes one entry at a time from the bz2 stream, so memory stays
+constant whatever the file size. Data: CC-BY-4.0, Schmidt et al., Materials Today Physics 48,
+101560 (2024).
+"""
+
+from __future__ import annotations
+
+import bz2
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import requests
+
+from matmodal.config import Settings, get_settings
+from matmodal.sources.download import download
+from matmodal.sources.mirror import MissingDataError, offline_hint
+
+PBE_3D_URL = "https://alexandria.icams.rub.de/data/pbe/"
+FILE_PATTERN = re.compile(r"alexandria_\d{3}\.json\.bz2")
+SECTION = "alexandria"
+_ENTRIES_KEY = re.compile(r'"entries"\s*:\s*\[')
+_DECODER = json.JSONDecoder()
+READ_CHARS = 1 << 20  # characters decoded per read
+MAX_ENTRY_CHARS = 64 << 20  # an entry larger than this is taken as corrupt
+
+
+class SourceFileError(ValueError):
+    """A whole file is unreadable (truncated bz2, invalid JSON, no ``entries`` array)."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+def list_files(settings: Settings | None = None, session: requests.Session | None = None) -> list[str]:
+    """Names of the available dump files: the mirror's ``alexandria/`` folder or the server index."""
+    settings = settings or get_settings()
+    if settings.mirror_dir is not None:
+        folder = settings.mirror_dir / SECTION
+        if not folder.is_dir():
+            raise MissingDataError(f"mirror has no {SECTION}/ folder: {folder}")
+        return sorted(p.name for p in folder.glob("*.json.bz2"))
+    try:
+        response = (session or requests.Session()).get(PBE_3D_URL, timeout=30)
+        response.raise_for_status()
+    except requests.RequestException as error:
+        raise MissingDataError(offline_hint("the Alexandria file index")) from error
+    return sorted(set(FILE_PATTERN.findall(response.text)))
+
+
+def fetch(name: str, settings: Settings | None = None, **download_kw: Any) -> Path:
+    """Local path of dump file ``name``: from the mirror, else downloaded into the cache."""
+    settings = settings or get_settings()
+    if settings.mirror_dir is not None:
+        path = settings.mirror_dir / SECTION / name
+        if not path.exists():
+            raise MissingDataError(
+                f"{name} is not in the mirror ({path}); copy it there or unset MATMODAL_MIRROR_DIR"
+            )
+        return path
+    return download(PBE_3D_URL + name, settings.cache_dir / SECTION / name, **download_kw)
+
+
+def _reader(path: Path):
+    opener = bz2.open if path.suffix == ".bz2" else open
+    return opener(path, "rt", encoding="utf-8")
+
+
+class _Stream:
+    """A growing text buffer over a file handle, with whole-file errors named."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle = _reader(path)
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+
+    def more(self) -> None:
+        try:
+            chunk = self.handle.read(READ_CHARS)
+        except (EOFError, OSError) as error:  # truncated or corrupt bz2 stream
+            raise SourceFileError(self.path, f"corrupt or truncated compressed stream ({error})") from error
+        except UnicodeDecodeError as error:
+            raise SourceFileError(self.path, f"not UTF-8 text ({error})") from error
+        if not chunk:
+            self.eof = True
+        self.buf = self.buf[self.pos :] + chunk
+        self.pos = 0
+
+    def skip_space(self) -> str:
+        """Skip white space and return the next character ('' at end of file)."""
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buf) or self.eof:
+                return self.buf[self.pos] if self.pos < len(self.buf) else ""
+            self.more()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _seek_entries(stream: _Stream) -> None:
+    while (match := _ENTRIES_KEY.search(stream.buf, stream.pos)) is None:
+        if stream.eof or len(stream.buf) > MAX_ENTRY_CHARS:
+            raise SourceFileError(stream.path, 'no "entries" array (not an Alexandria dump file)')
+        stream.more()
+    stream.pos = match.end()
+
+
+def _next_value(stream: _Stream, index: int) -> dict[str, Any]:
+    while True:
+        try:
+            value, end = _DECODER.raw_decode(stream.buf, stream.pos)
+        except json.JSONDecodeError as error:
+            if stream.eof or len(stream.buf) - stream.pos > MAX_ENTRY_CHARS:
+                reason = "file ends inside" if stream.eof else "invalid JSON in"
+                raise SourceFileError(stream.path, f"{reason} entry #{index}: {error.msg}") from error
+            stream.more()
+            continue
+        stream.pos = end
+        if not isinstance(value, dict):
+            raise SourceFileError(stream.path, f"entry #{index} is a {type(value).__name__}, not an object")
+        return value
+
+
+def iter_entries(path: Path | str) -> Iterator[dict[str, Any]]:
+    """Yield the entry dicts of one dump file, one at a time (constant memory).
+
+    Raises :class:`SourceFileError` naming the file and the entry index for whole-file
+    problems (truncated bz2, invalid JSON); entries before the problem have been yielded.
+    """
+    stream = _Stream(Path(path))
+    try:
+        _seek_entries(stream)
+        index = 0
+        while True:
+            char = stream.skip_space()
+            if char == "]":
+                return
+            if char == "":
+                raise SourceFileError(path, f"file ends after entry #{index - 1} (no closing ']')")
+            if char == "," and index > 0:
+                stream.pos += 1
+                stream.skip_space()
+            elif index > 0:
+                raise SourceFileError(path, f"expected ',' or ']' after entry #{index - 1}, got {char!r}")
+            yield _next_value(stream, index)
+            index += 1
+    finally:
+        stream.close()
+
+
+def iter_many(paths: Iterable[Path | str]) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """``(file name, index in file, entry)`` over several files, in the given order."""
+    for path in paths:
+        for index, entry in enumerate(iter_entries(path)):
+            yield Path(path).name, index, entry
+
+
+def reservoir_sample(
+    items: Iterable[Any], n: int, seed: int = 0
+) -> list[Any]:
+    """Uniform sample of ``n`` items from a stream of unknown length (Algorithm R), seeded.
+
+    The result is in stream order of the kept items' positions, so it is reproducible for
+    the same files, order and seed.
+    """
+    if n < 0:
+        raise ValueError("sample size must be >= 0")
+    rng = np.random.default_rng(seed)
+    kept: list[tuple[int, Any]] = []
+    for i, item in enumerate(items):
+        if i < n:
+            kept.append((i, item))
+        else:
+            j = int(rng.integers(0, i + 1))
+            if j < n:
+                kept[j] = (i, item)
+    return [item for _, item in sorted(kept, key=lambda pair: pair[0])]
+
+
+def sample_entries(
+    paths: Sequence[Path | str], n: int, seed: int = 0
+) -> list[tuple[str, int, dict[str, Any]]]:
+    """Seeded reservoir sample of ``n`` entries across ``paths`` (costa2025 used n = 1,000)."""
+    return reservoir_sample(iter_many(sorted(paths, key=lambda p: Path(p).name)), n, seed)

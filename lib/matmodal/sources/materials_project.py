@@ -1,0 +1,268 @@
+"""Materials Project: an mp-api wrapper (summary, elasticity) with an on-disk cache and backoff,
+or the mirror's extracts when ``mirror_dir`` is set (same return shapes either way).
+
+The API key is read from the environment variable ``MP_API_KEY`` only; it is never printed,
+logged or written anywhere (cache files hold query results, not credentials).
+Data: CC-BY-4.0, Jain et al., APL Materials 1, 011002 (2013); elastic constants: de Jong et
+al., Scientific Data 2, 150009 (2015).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+from pymatgen.core import Lattice, Structure
+
+from matmodal.config import Settings, get_settings
+from matmodal.sources.mirror import MissingDataError, mirror_file
+
+SECTION = "materials_project"
+ELASTIC_FILE = "mp_elastic_1000.json"
+DEVSET_FILE = "mp_devset_200.json"
+SUMMARY_FIELDS = [
+    "material_id", "formula_pretty", "structure", "formation_energy_per_atom", "efermi",
+    "band_gap", "is_stable", "energy_above_hull", "symmetry",
+]
+ELASTIC_FIELDS = ["material_id", "structure", "bulk_modulus", "shear_modulus", "elastic_tensor"]
+RETRY_CODES = ("429", "500", "502", "503", "504")
+T = TypeVar("T")
+
+
+def api_key() -> str:
+    """The MP API key from ``MP_API_KEY`` (never echoed)."""
+    key = os.environ.get("MP_API_KEY", "").strip()
+    if not key:
+        raise MissingDataError(
+            "the Materials Project API needs a key in the environment variable MP_API_KEY "
+            "(https://next-gen.materialsproject.org/api), or use the offline mirror with "
+            "MATMODAL_MIRROR_DIR=<dir> (see ../shared/mirror/README.md)"
+        )
+    return key
+
+
+@contextmanager
+def mp_rester() -> Iterator[Any]:
+    """An authenticated ``mp_api.client.MPRester``."""
+    from mp_api.client import MPRester
+
+    with MPRester(api_key=api_key(), mute_progress_bars=True) as rester:
+        yield rester
+
+
+def with_backoff(fn: Callable[..., T], *args: Any, retries: int = 5, base_s: float = 2.0, **kw: Any) -> T:
+    """Call ``fn``, retrying with exponential backoff on HTTP 429/5xx answers."""
+    for attempt in range(retries + 1):
+        try:
+            return fn(*args, **kw)
+        except Exception as error:
+            transient = any(code in str(error) for code in RETRY_CODES)
+            if not transient or attempt == retries:
+                raise
+            time.sleep(base_s * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _cache_key(kind: str, query: dict[str, Any]) -> str:
+    text = json.dumps({"kind": kind, **query}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _summary_row(doc: Any) -> dict[str, Any]:
+    data = doc if isinstance(doc, dict) else doc.model_dump()
+    symmetry = data.get("symmetry") or {}
+    return {
+        "material_id": str(data["material_id"]),
+        "formula_pretty": data.get("formula_pretty"),
+        "structure": data.get("structure"),
+        "formation_energy_per_atom": data.get("formation_energy_per_atom"),
+        "efermi": data.get("efermi"),
+        "band_gap": data.get("band_gap"),
+        "is_stable": data.get("is_stable"),
+        "energy_above_hull": data.get("energy_above_hull"),
+        "spacegroup_number": symmetry.get("number") if isinstance(symmetry, dict) else None,
+    }
+
+
+def _elastic_row(doc: Any) -> dict[str, Any]:
+    data = doc if isinstance(doc, dict) else doc.model_dump()
+    tensor = (data.get("elastic_tensor") or {}).get("ieee_format")
+    return {
+        "material_id": str(data["material_id"]),
+        "structure": data.get("structure"),
+        "k_vrh": (data.get("bulk_modulus") or {}).get("vrh"),
+        "g_vrh": (data.get("shear_modulus") or {}).get("vrh"),
+        "elasticity.elastic_tensor": tensor,
+    }
+
+
+class MaterialsProject:
+    """The Materials Project, online (mp-api, cached) or from the mirror's extracts."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+
+    @property
+    def offline(self) -> bool:
+        return self.settings.mirror_dir is not None
+
+    # -- cache ---------------------------------------------------------------------------
+    def _cached(self, kind: str, query: dict[str, Any], fetch: Callable[[], list[dict[str, Any]]]) -> pd.DataFrame:
+        path = self.settings.cache_dir / SECTION / f"{kind}-{_cache_key(kind, query)}.json.gz"
+        if path.exists():
+            rows = json.loads(gzip.decompress(path.read_bytes()))
+        else:
+            rows = fetch()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            payload = [{**r, "structure": _as_dict(r.get("structure"))} for r in rows]
+            path.write_bytes(gzip.compress(json.dumps(payload, default=_json_default).encode()))
+            rows = payload
+        frame = pd.DataFrame(rows)
+        if "structure" in frame:
+            frame["structure"] = [Structure.from_dict(s) if isinstance(s, dict) else s for s in frame["structure"]]
+        return frame
+
+    # -- public --------------------------------------------------------------------------
+    def summary(
+        self,
+        material_ids: Sequence[str] | None = None,
+        *,
+        spacegroup_numbers: Sequence[int] | None = None,
+        is_stable: bool | None = None,
+    ) -> pd.DataFrame:
+        """Summary documents: id, formula, structure, formation energy (eV/atom), Fermi energy (eV),
+        band gap (eV), stability, space group number."""
+        if self.offline:
+            frame = self._mirror_summary()
+        else:
+            query = {"material_ids": material_ids, "spacegroup_numbers": spacegroup_numbers, "is_stable": is_stable}
+            frame = self._cached("summary", query, lambda: self._api_summary(**query))
+        return _filter(frame, material_ids, spacegroup_numbers, is_stable)
+
+    def elasticity(self, material_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """Elasticity rows: id, structure and the 6x6 Voigt tensor (GPa) in
+        ``elasticity.elastic_tensor`` (K_VRH/G_VRH are recomputed by :mod:`matmodal.records`)."""
+        frame = self.elastic_rows if self.offline else self._cached(
+            "elasticity", {"material_ids": material_ids}, lambda: self._api_elasticity(material_ids)
+        )
+        return _filter(frame, material_ids, None, None)
+
+    def structure(self, material_id: str) -> Structure:
+        """The structure of ``material_id`` from whichever source has it."""
+        if self.offline:
+            frame = self.elastic_rows
+            hit = frame.loc[frame["material_id"] == material_id, "structure"]
+            if len(hit):
+                return hit.iloc[0]
+            raise MissingDataError(
+                f"no structure for {material_id} in the mirror (only {ELASTIC_FILE} carries MP ids "
+                "with structures); add it to the mirror or fetch it online with MP_API_KEY set"
+            )
+        frame = self.summary([material_id])
+        if frame.empty:
+            raise MissingDataError(f"{material_id} not found in the Materials Project")
+        return frame["structure"].iloc[0]
+
+    # -- mirror readers ------------------------------------------------------------------
+    @cached_property
+    def elastic_rows(self) -> pd.DataFrame:
+        """``mp_elastic_1000.json`` (pandas dict-of-columns) as rows, with parsed structures."""
+        return read_elastic_file(mirror_file(SECTION, ELASTIC_FILE, self.settings))
+
+    def _mirror_summary(self) -> pd.DataFrame:
+        return read_devset_file(mirror_file(SECTION, DEVSET_FILE, self.settings))
+
+    # -- API -----------------------------------------------------------------------------
+    def _api_summary(self, material_ids, spacegroup_numbers, is_stable) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        with mp_rester() as mpr:
+            for number in spacegroup_numbers or [None]:
+                kw: dict[str, Any] = {"fields": SUMMARY_FIELDS}
+                if material_ids:
+                    kw["material_ids"] = list(material_ids)
+                if number is not None:
+                    kw["spacegroup_number"] = number
+                if is_stable is not None:
+                    kw["is_stable"] = is_stable
+                rows += [_summary_row(d) for d in with_backoff(mpr.materials.summary.search, **kw)]
+        return rows
+
+    def _api_elasticity(self, material_ids) -> list[dict[str, Any]]:
+        with mp_rester() as mpr:
+            kw: dict[str, Any] = {"fields": ELASTIC_FIELDS}
+            if material_ids:
+                kw["material_ids"] = list(material_ids)
+            return [_elastic_row(d) for d in with_backoff(mpr.materials.elasticity.search, **kw)]
+
+
+def _filter(frame, material_ids, spacegroup_numbers, is_stable) -> pd.DataFrame:
+    keep = np.ones(len(frame), dtype=bool)
+    if material_ids is not None:
+        keep &= frame["material_id"].isin(list(material_ids)).to_numpy()
+    if spacegroup_numbers is not None and "spacegroup_number" in frame:
+        keep &= frame["spacegroup_number"].isin(list(spacegroup_numbers)).to_numpy()
+    if is_stable is not None and "is_stable" in frame:
+        keep &= (frame["is_stable"] == is_stable).to_numpy()
+    return frame.loc[keep].reset_index(drop=True)
+
+
+def _as_dict(structure: Any) -> Any:
+    return structure.as_dict() if isinstance(structure, Structure) else structure
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    return str(value)
+
+
+def read_elastic_file(path) -> pd.DataFrame:
+    """The MP elastic extract: one row per material, CIF kept and parsed lazily by records."""
+    columns = json.loads(path.read_text())
+    frame = pd.DataFrame({name: pd.Series(values) for name, values in columns.items()})
+    frame = frame.reset_index(drop=True)
+    frame["structure"] = None
+    return frame.astype({"material_id": str}).pipe(_parse_cifs)
+
+
+def _parse_cifs(frame: pd.DataFrame) -> pd.DataFrame:
+    structures = []
+    for cif in frame["cif"]:
+        try:
+            with warnings.catch_warnings():  # "coordinates rounded to ideal values" is benign
+                warnings.simplefilter("ignore", UserWarning)
+                structures.append(Structure.from_str(cif, fmt="cif"))
+        except Exception:  # an unparsable CIF is reported by records.from_mp_elastic  # noqa: BLE001
+            structures.append(None)
+    frame["structure"] = structures
+    return frame
+
+
+def read_devset_file(path) -> pd.DataFrame:
+    """The MP devset extract (list of summary records without ids): ids are derived as
+    ``mpdev-<lmdb_key>`` and structures built from lattice, species and fractional coordinates.
+    ``energy_per_atom`` is dropped: it is inconsistent with ``uncorrected_energy_per_atom``."""
+    rows = []
+    for doc in json.loads(path.read_text()):
+        structure = Structure(Lattice(doc["lattice_matrix"]), doc["species"], doc["frac_coords"],
+                              site_properties={"magmom": doc.get("magmom")} if doc.get("magmom") else None)
+        rows.append({
+            "material_id": f"mpdev-{doc['lmdb_key']}", "formula_pretty": doc.get("formula_pretty"),
+            "structure": structure, "formation_energy_per_atom": doc.get("formation_energy_per_atom"),
+            "efermi": doc.get("efermi"), "band_gap": doc.get("band_gap"), "is_stable": doc.get("is_stable"),
+            "spacegroup_number": doc.get("spacegroup_number"), "is_metal": doc.get("is_metal"),
+            "is_magnetic": doc.get("is_magnetic"),
+        })
+    return pd.DataFrame(rows)
