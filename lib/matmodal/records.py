@@ -105,7 +105,7 @@ def _derive(record: MaterialRecord) -> None:
     if record.data.get("spg") is None:
         try:
             spg = SpacegroupAnalyzer(record.structure, symprec=SYMPREC).get_space_group_number()
-        except Exception:  # spglib fails on some cells: leave spg unknown, say so  # noqa: BLE001
+        except Exception:  # spglib fails on some cells: leave spg unknown, say so
             spg = None
         record.data["spg"] = spg
         record.derived.append(f"spg (spglib, symprec={SYMPREC} Å)")
@@ -158,16 +158,18 @@ def vrh_moduli(tensor_voigt: Any) -> tuple[float, float]:
     return float(tensor.k_vrh), float(tensor.g_vrh)
 
 
-def from_mp_elastic(row: dict[str, Any], source: str = "mp_elastic") -> tuple[MaterialRecord, list[Issue]]:
+def from_mp_elastic(
+    row: dict[str, Any], source: str = "mp_elastic", index: int = 0
+) -> tuple[MaterialRecord, list[Issue]]:
     """Validate one row of the MP elastic extract (CIF + 6x6 tensor) into a record with k_vrh, g_vrh."""
     record_id = str(row.get("material_id") or "")
     if not record_id:
-        raise RecordError(f"{source}#?", "row has no material_id")
+        raise RecordError(f"{source}#{index}", "row has no material_id")
     raw = row.get("structure")
     if raw is None and row.get("cif"):
         try:
             raw = Structure.from_str(row["cif"], fmt="cif")
-        except Exception as error:  # pymatgen's CIF parser raises many types  # noqa: BLE001
+        except Exception as error:  # pymatgen's CIF parser raises many types
             raise RecordError(record_id, f"unparsable CIF: {error}") from error
     structure = _structure(record_id, raw)
     volume = row.get("volume")

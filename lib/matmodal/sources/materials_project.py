@@ -244,7 +244,7 @@ def _parse_cifs(frame: pd.DataFrame) -> pd.DataFrame:
             with warnings.catch_warnings():  # "coordinates rounded to ideal values" is benign
                 warnings.simplefilter("ignore", UserWarning)
                 structures.append(Structure.from_str(cif, fmt="cif"))
-        except Exception:  # an unparsable CIF is reported by records.from_mp_elastic  # noqa: BLE001
+        except Exception:  # an unparsable CIF is reported by records.from_mp_elastic
             structures.append(None)
     frame["structure"] = structures
     return frame
