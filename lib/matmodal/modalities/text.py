@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def _count(amount: float) -> str:
-    return str(int(round(amount))) if abs(amount - round(amount)) < 1e-8 else f"{amount:g}"
+    return str(round(amount)) if abs(amount - round(amount)) < 1e-8 else f"{amount:g}"
 
 
 def composition_text(composition: Composition | Structure | dict[str, float]) -> str:
