@@ -154,6 +154,11 @@ def vrh_moduli(tensor_voigt: Any) -> tuple[float, float]:
         raise ValueError(f"elastic tensor must be a finite 6x6 matrix, got shape {matrix.shape}")
     if abs(np.linalg.det(matrix)) < 1e-12:
         raise ValueError("elastic tensor is singular (no Reuss bound)")
+    lowest = float(np.linalg.eigvalsh((matrix + matrix.T) / 2).min())
+    if lowest <= 0:
+        raise ValueError(
+            f"not positive definite (mechanically unstable: lowest eigenvalue {lowest:.1f} GPa)"
+        )
     tensor = ElasticTensor.from_voigt(matrix)
     return float(tensor.k_vrh), float(tensor.g_vrh)
 
