@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[run_all] {source.name} ({args.profile}) ...", flush=True)
         try:
             executed = run_notebook(source, out_dir, params)
-        except Exception as error:  # name the failing notebook, then stop  # noqa: BLE001
+        except Exception as error:  # name the failing notebook, then stop
             print(f"[run_all] FAILED in {source.name}: {type(error).__name__}: {error}", file=sys.stderr)
             return 1
         print(f"[run_all] {source.name} done in {time.perf_counter() - start:.0f} s -> {executed}", flush=True)

@@ -9,6 +9,7 @@ constant whatever the file size. Data: CC-BY-4.0, Schmidt et al., Materials Toda
 from __future__ import annotations
 
 import bz2
+import codecs
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -69,29 +70,42 @@ def fetch(name: str, settings: Settings | None = None, **download_kw: Any) -> Pa
     return download(PBE_3D_URL + name, settings.cache_dir / SECTION / name, **download_kw)
 
 
-def _reader(path: Path):
-    opener = bz2.open if path.suffix == ".bz2" else open
-    return opener(path, "rt", encoding="utf-8")
-
-
 class _Stream:
-    """A growing text buffer over a file handle, with whole-file errors named."""
+    """A growing text buffer over a (bz2) file, decompressed incrementally; whole-file errors named."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.handle = _reader(path)
+        self.handle = path.open("rb")
+        self.bz2 = bz2.BZ2Decompressor() if path.suffix == ".bz2" else None
+        self.text = codecs.getincrementaldecoder("utf-8")()
         self.buf = ""
         self.pos = 0
         self.eof = False
 
+    def _raw(self) -> bytes:
+        """The next decompressed bytes (b"" at a clean end of file)."""
+        while True:
+            block = self.handle.read(READ_CHARS // 4)
+            if self.bz2 is None:
+                return block
+            if not block:
+                if not self.bz2.eof:
+                    raise SourceFileError(self.path, "truncated bz2 stream (file ends before the end-of-stream marker)")
+                return b""
+            try:
+                data = self.bz2.decompress(block)
+            except OSError as error:
+                raise SourceFileError(self.path, f"corrupt bz2 stream ({error})") from error
+            if data:
+                return data
+
     def more(self) -> None:
+        raw = self._raw()
         try:
-            chunk = self.handle.read(READ_CHARS)
-        except (EOFError, OSError) as error:  # truncated or corrupt bz2 stream
-            raise SourceFileError(self.path, f"corrupt or truncated compressed stream ({error})") from error
+            chunk = self.text.decode(raw, final=not raw)
         except UnicodeDecodeError as error:
             raise SourceFileError(self.path, f"not UTF-8 text ({error})") from error
-        if not chunk:
+        if not raw:
             self.eof = True
         self.buf = self.buf[self.pos :] + chunk
         self.pos = 0
