@@ -81,10 +81,10 @@ for t in targets:
 table.describe().T
 
 # %%
-distributions.target_distributions(table, [t.value for t in targets]);
+distributions.target_distributions(table, [t.value for t in targets])
 
 # %%
-distributions.element_frequency(table);
+distributions.element_frequency(table)
 
 # %%
-distributions.structure_overview(table);
+distributions.structure_overview(table)

@@ -28,7 +28,7 @@ def test_truncated_bz2_is_a_clear_file_error(mirror_dir, tmp_path):
     cut = tmp_path / "truncated.json.bz2"
     cut.write_bytes(raw[: len(raw) // 2])
     seen = []
-    with pytest.raises(alexandria.SourceFileError, match="truncated.json.bz2") as info:
+    with pytest.raises(alexandria.SourceFileError, match=r"truncated\.json\.bz2") as info:
         for entry in alexandria.iter_entries(cut):
             seen.append(entry)
     assert "truncated" in info.value.reason or "ends" in info.value.reason
@@ -75,7 +75,7 @@ def test_list_and_fetch_from_mirror(mirror_dir):
     settings = Settings(mirror_dir=mirror_dir)
     assert alexandria.list_files(settings) == sorted(ALEX_FILES)
     assert alexandria.fetch(ALEX_FILES[0], settings).exists()
-    with pytest.raises(MissingDataError, match="alexandria_999.json.bz2 is not in the mirror"):
+    with pytest.raises(MissingDataError, match=r"alexandria_999\.json\.bz2 is not in the mirror"):
         alexandria.fetch("alexandria_999.json.bz2", settings)
 
 

@@ -1,0 +1,33 @@
+import pytest
+from matmodal import notebook_runner
+
+
+def test_profile_parameters_overlay(tmp_path):
+    profiles = tmp_path / "profiles.yaml"
+    profiles.write_text("quick:\n  02_x: {image_size: 32}\n")
+    params = notebook_runner.notebook_parameters(profiles, "quick", "02_x", {"seed": 0, "image_size": 64})
+    assert params == {"seed": 0, "image_size": 32}
+    with pytest.raises(KeyError, match="full"):
+        notebook_runner.notebook_parameters(profiles, "full", "02_x", {})
+
+
+def test_secret_in_an_executed_notebook_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("MP_API_KEY", "abcdefgh12345678")
+    leaked = tmp_path / "leak.ipynb"
+    leaked.write_text('{"outputs": "key=abcdefgh12345678"}')
+    with pytest.raises(RuntimeError, match="MP_API_KEY"):
+        notebook_runner.assert_no_secret(leaked)
+    assert not leaked.exists()
+    clean = tmp_path / "clean.ipynb"
+    clean.write_text("{}")
+    notebook_runner.assert_no_secret(clean)
+
+
+def test_profiles_file_names_every_notebook_profile():
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    profiles = yaml.safe_load((root / "profiles.yaml").read_text())
+    assert set(profiles) == {"quick", "full", "paper"}
