@@ -1,4 +1,5 @@
 import pytest
+
 from matmodal import notebook_runner
 
 

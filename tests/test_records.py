@@ -2,11 +2,11 @@ import math
 
 import numpy as np
 import pytest
+
 from matmodal.manifest import RecordError
 from matmodal.records import from_alexandria, from_mp_elastic, vrh_moduli
 from matmodal.sources.materials_project import MaterialsProject
 from matmodal.targets import COSTA_TARGETS, TARGETS, TargetName
-
 from tests.fixtures import ALEX_FILES, defective_entries, real_entries
 
 

@@ -1,7 +1,7 @@
 import pytest
-from matmodal.modalities import text
 from pymatgen.core import Composition, Lattice, Structure
 
+from matmodal.modalities import text
 from tests.fixtures import real_entries
 
 

@@ -3,12 +3,12 @@ import copy
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+
 from matmodal.config import Settings
 from matmodal.datasets.build import BuildOptions, load
 from matmodal.datasets.costa import build_alexandria
 from matmodal.datasets.elastic import build_elastic
 from matmodal.paths import safe_name
-
 from tests.fixtures import defective_entries, real_entries, write_dump
 from tests.test_records import hand_targets
 

@@ -3,10 +3,10 @@ import json
 
 import numpy as np
 import pytest
+
 from matmodal.config import Settings
 from matmodal.sources import alexandria
 from matmodal.sources.mirror import MissingDataError
-
 from tests.fixtures import ALEX_FILES, real_entries, write_dump
 
 

@@ -2,6 +2,7 @@ import hashlib
 
 import pytest
 import requests
+
 from matmodal.sources.download import ChecksumError, Registry, download
 
 PAYLOAD = bytes(range(256)) * 1000
