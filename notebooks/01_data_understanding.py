@@ -18,9 +18,9 @@
 # de Jong et al. 2015).
 
 # %% tags=["parameters"]
-mirror = "../../shared/mirror"  # local mirror directory ("" = download from the sources)
-source = "alexandria"  # "alexandria" or "mp_elastic"
-sample_size = 0  # 0 = every entry; N = seeded reservoir sample of N Alexandria entries
+mirror = "../../shared/mirror"  # local mirror directory; empty string: download from the sources
+source = "alexandria"  # alexandria or mp_elastic
+sample_size = 0  # 0: every entry; N: seeded reservoir sample of N Alexandria entries
 seed = 0
 output_dir = "../outputs"
 

@@ -17,16 +17,16 @@
 # that is dropped or degraded lands in the manifest with the reason.
 
 # %% tags=["parameters"]
-mirror = "../../shared/mirror"  # local mirror directory ("" = download from the sources)
+mirror = "../../shared/mirror"  # local mirror directory; empty string: download from the sources
 datasets = ["alexandria", "mp_elastic"]
-alexandria_sample = 0  # 0 = all entries; N = the paper's seeded reservoir sample (costa2025: 1000)
-robocrys_limit = 0  # 0 = describe every structure; N = only the first N by id (robocrys ~3 s each)
-image_size = 64  # px; 0 = no images
-featurisers = ["magpie"]  # tabular modality: "potnet", "chgnet", "magpie"
+alexandria_sample = 0  # 0: all entries; N: seeded reservoir sample (costa2025 used 1000)
+robocrys_limit = 0  # 0: describe every structure; N: only the first N by id (about 3 s each)
+image_size = 64  # px; 0: no images
+featurisers = ["magpie"]  # tabular modality: potnet, chgnet, magpie
 seed = 0
 n_jobs = 2
 output_dir = "../outputs"
-cache_dir = ""  # "" = ~/.cache/matmodal
+cache_dir = ""  # empty: ~/.cache/matmodal
 
 # %%
 from pathlib import Path
