@@ -32,3 +32,23 @@ def test_profiles_file_names_every_notebook_profile():
     root = Path(__file__).resolve().parents[1] / "notebooks"
     profiles = yaml.safe_load((root / "profiles.yaml").read_text())
     assert set(profiles) == {"quick", "full", "paper"}
+
+
+def _notebook(path, body):
+    path.write_text('# %% tags=["parameters"]\nvalue = 1\n\n# %%\n' + body + "\n")
+
+
+def test_runner_executes_with_parameters_and_stops_at_the_first_failure(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs / "01_ok.py", "assert value == 7, value\nprint('seed', seed)")
+    _notebook(nbs / "02_fails.py", "raise RuntimeError('broken on purpose')")
+    _notebook(nbs / "03_never.py", "print('should not run')")
+    (nbs / "profiles.yaml").write_text("quick:\n  01_ok: {value: 7}\n")
+    code = notebook_runner.main(["--notebooks", str(nbs), "--output-dir", str(tmp_path / "out")])
+    assert code == 1
+    assert "FAILED in 02_fails.py" in capsys.readouterr().err
+    out = tmp_path / "out" / "notebooks" / "quick"
+    assert (out / "01_ok.ipynb").exists() and (out / "01_ok.html").exists()
+    assert "seed 0" in (out / "01_ok.ipynb").read_text()
+    assert not (out / "03_never.ipynb").exists()

@@ -49,7 +49,10 @@ def run_notebook(source: Path, out_dir: Path, parameters: dict[str, Any]) -> Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     raw = out_dir / f"{source.stem}.input.ipynb"
     executed = out_dir / f"{source.stem}.ipynb"
-    nbformat.write(jupytext.read(source), raw)
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python (matmodal)", "language": "python"}
+    notebook.metadata.setdefault("language_info", {"name": "python"})
+    nbformat.write(notebook, raw)
     papermill.execute_notebook(
         str(raw), str(executed), parameters=parameters, kernel_name=KERNEL,
         cwd=str(source.parent), progress_bar=False, log_output=True,
