@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PROFILE="${1:-quick}"
 export MATMODAL_MIRROR_DIR="${MATMODAL_MIRROR_DIR:-$(cd .. && pwd)/shared/mirror}"
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONHASHSEED=0 MPLBACKEND=Agg
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONHASHSEED=0
+unset MPLBACKEND  # let the notebook kernel use its inline backend so figures are kept
 [ -x .venv/bin/python ] || bash scripts/install.sh
 [ -d "$MATMODAL_MIRROR_DIR" ] || echo "note: no mirror at $MATMODAL_MIRROR_DIR; sources will be downloaded" >&2
 start=$(date +%s)
