@@ -1,0 +1,275 @@
+"""massa2024 §2.2: the stacked image + text model.
+
+1. image regressor: an image backbone (InceptionV3 in the paper) whose classifier is replaced by
+   a 4-layer dense readout narrowing from the latent width to 256 and then 1;
+2. text regressor: a text transformer (RoBERTa in the paper) with the same kind of readout;
+3. stacked regressor: both regressors without their last readout layer (256-d each),
+   concatenated and followed by two new layers (512 -> 256 -> 1).
+
+Every readout layer but the last is followed by ReLU, BatchNorm and dropout. Each model is
+fitted head-first (stage ``head``), then unfrozen (stage ``full``).
+
+Backbones (``ImageSpec.kind`` / ``TextSpec.kind``): ``inception_v3`` (timm) and ``tiny_cnn``;
+``roberta-base`` (transformers), ``minilm`` (the bundled pretrained all-MiniLM-L6-v2, the only
+text weights available offline) and ``tiny_roberta`` (small random RoBERTa). Pretrained weights
+come from ``checkpoint`` (a local path or hub name) when they load, else random init; the
+provenance of every model says which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from matmodal.models.torch_common import (
+    Batch,
+    Regressor,
+    Tokenizer,
+    first_tokenizer,
+    hf_tokenizer,
+    minilm_path,
+)
+
+PENULTIMATE = 256
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+HUB_TEXT = {"roberta-base": "FacebookAI/roberta-base"}
+
+
+# --------------------------------------------------------------------------- readouts
+
+
+def readout_widths(in_dim: int, n_layers: int = 4, penultimate: int = PENULTIMATE) -> list[int]:
+    """Layer widths from ``in_dim`` narrowing geometrically to ``penultimate`` and then 1."""
+    hidden = np.geomspace(in_dim, penultimate, n_layers)[1:-1] if in_dim > penultimate else []
+    middle = [round(float(w)) for w in hidden] or [penultimate] * (n_layers - 2)
+    return [in_dim, *middle, penultimate, 1]
+
+
+def dense_block(n_in: int, n_out: int, dropout: float) -> nn.Sequential:
+    """Linear -> ReLU -> BatchNorm -> Dropout (massa2024's readout layer)."""
+    return nn.Sequential(nn.Linear(n_in, n_out), nn.ReLU(), nn.BatchNorm1d(n_out), nn.Dropout(dropout))
+
+
+class DenseReadout(nn.Module):
+    """Dense layers over ``widths``; every layer but the last is a :func:`dense_block`."""
+
+    def __init__(self, widths: list[int], dropout: float = 0.1) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*[dense_block(a, b, dropout) for a, b in pairwise(widths[:-1])])
+        self.out = nn.Linear(widths[-2], widths[-1])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(self.blocks(x))
+
+
+# --------------------------------------------------------------------------- backbones
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """Image backbone: ``inception_v3`` or ``tiny_cnn``; ``checkpoint`` = weights file/dir or hub name."""
+
+    kind: str = "inception_v3"
+    image_size: int = 299
+    checkpoint: str | None = None
+    width: int = 16  # tiny_cnn base channels
+    dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """Text backbone: ``roberta-base``, ``minilm`` or ``tiny_roberta``; ``layers`` keeps the first N."""
+
+    kind: str = "roberta-base"
+    checkpoint: str | None = None
+    max_length: int = 128
+    layers: int | None = None
+    width: int = 64  # tiny_roberta hidden size
+    dropout: float = 0.1
+
+
+class TinyCNN(nn.Module):
+    """Four strided conv blocks and global average pooling (``num_features`` = 8 × width)."""
+
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        chans = [3, width, 2 * width, 4 * width, 8 * width]
+        self.features = nn.Sequential(*[
+            nn.Sequential(nn.Conv2d(a, b, 3, stride=2, padding=1), nn.BatchNorm2d(b), nn.ReLU())
+            for a, b in pairwise(chans)
+        ])
+        self.num_features = chans[-1]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.features(x).mean(dim=(2, 3))
+
+
+def _load_timm_weights(model: nn.Module, checkpoint: str) -> None:
+    """Weights from a local ``.pth``/``.safetensors`` file or a folder holding one (classifier dropped)."""
+    from pathlib import Path
+
+    path = Path(checkpoint)
+    if path.is_dir():
+        files = sorted([*path.glob("*.safetensors"), *path.glob("*.pth"), *path.glob("*.bin")])
+        if not files:
+            raise FileNotFoundError(f"no weights file in {path}")
+        path = files[0]
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    state = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier.", "head."))}
+    missing, _ = model.load_state_dict(state, strict=False)
+    if missing:
+        raise ValueError(f"{len(missing)} backbone weights missing from {path}")
+
+
+def build_image_backbone(spec: ImageSpec) -> tuple[nn.Module, dict[str, Any]]:
+    """The image trunk (pooled features, ``.num_features``) and its provenance."""
+    info: dict[str, Any] = {"image_backbone": spec.kind, "image_pretrained": False, "image_source": "random init"}
+    if spec.kind == "tiny_cnn":
+        return TinyCNN(spec.width), info
+    if spec.kind != "inception_v3":
+        raise ValueError(f"unknown image backbone {spec.kind!r} (inception_v3, tiny_cnn)")
+    import timm
+
+    model = timm.create_model("inception_v3", pretrained=False, num_classes=0)
+    if spec.checkpoint:
+        try:
+            if spec.checkpoint == "hub":
+                model = timm.create_model("inception_v3", pretrained=True, num_classes=0)
+            else:
+                _load_timm_weights(model, spec.checkpoint)
+            info.update(image_pretrained=True, image_source=spec.checkpoint if spec.checkpoint != "hub"
+                        else "timm hub inception_v3 (ImageNet)")
+        except Exception as error:  # offline hub, missing file
+            info["image_load_error"] = f"{type(error).__name__}: {str(error)[:200]}"
+    return model, info
+
+
+def _text_source(spec: TextSpec) -> str | None:
+    if spec.kind == "minilm":
+        return str(minilm_path())
+    if spec.checkpoint == "hub":
+        return HUB_TEXT.get(spec.kind)
+    return spec.checkpoint
+
+
+def text_tokenizer(spec: TextSpec) -> tuple[Tokenizer, list[str]]:
+    """The checkpoint's tokenizer when usable, else the bundled MiniLM (BERT WordPiece) one."""
+    source = _text_source(spec)
+    candidates = [lambda: hf_tokenizer(source)] if source else []
+    candidates.append(lambda: hf_tokenizer(str(minilm_path())))
+    return first_tokenizer(candidates)
+
+
+def _random_text_model(spec: TextSpec, tokenizer: Tokenizer) -> nn.Module:
+    from transformers import RobertaConfig, RobertaModel
+
+    common = {"vocab_size": tokenizer.vocab_size, "pad_token_id": tokenizer.pad_id,
+              "max_position_embeddings": spec.max_length + 2 + tokenizer.pad_id}
+    if spec.kind == "tiny_roberta":
+        common.update(hidden_size=spec.width, num_hidden_layers=spec.layers or 2, num_attention_heads=2,
+                      intermediate_size=4 * spec.width)
+    return RobertaModel(RobertaConfig(**common), add_pooling_layer=False)
+
+
+def build_text_backbone(spec: TextSpec) -> tuple[nn.Module, Tokenizer, dict[str, Any]]:
+    """The text trunk, its tokenizer and provenance (pretrained when the checkpoint loads)."""
+    if spec.kind not in ("roberta-base", "minilm", "tiny_roberta"):
+        raise ValueError(f"unknown text backbone {spec.kind!r} (roberta-base, minilm, tiny_roberta)")
+    tokenizer, failures = text_tokenizer(spec)
+    info: dict[str, Any] = {"text_backbone": spec.kind, "text_pretrained": False, "text_source": "random init",
+                            **tokenizer.info(), "tokenizer_fallback_reasons": failures}
+    source = _text_source(spec)
+    model = None
+    if source and spec.kind != "tiny_roberta":
+        from transformers import AutoModel
+
+        try:
+            model = AutoModel.from_pretrained(source, add_pooling_layer=False)
+            if model.config.vocab_size != tokenizer.vocab_size:
+                raise ValueError("checkpoint vocabulary does not match the usable tokenizer")
+            info.update(text_pretrained=True, text_source=source)
+        except Exception as error:  # offline hub, missing dir
+            info["text_load_error"] = f"{type(error).__name__}: {str(error)[:200]}"
+            model = None
+    model = model if model is not None else _random_text_model(spec, tokenizer)
+    if spec.layers and len(model.encoder.layer) > spec.layers:
+        model.encoder.layer = model.encoder.layer[: spec.layers]
+        info["text_layers_kept"] = spec.layers
+    return model, tokenizer, info
+
+
+def mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
+    """Mean of the token states over the attention mask (``B×L×H -> B×H``)."""
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+# --------------------------------------------------------------------------- regressors
+
+
+class ImageRegressor(Regressor):
+    """Image backbone + 4-layer dense readout (the paper's InceptionV3 stage)."""
+
+    def __init__(self, spec: ImageSpec) -> None:
+        super().__init__()
+        self.backbone, self.info = build_image_backbone(spec)
+        self.info["image_spec"] = asdict(spec)
+        self.head = DenseReadout(readout_widths(self.backbone.num_features), spec.dropout)
+
+    def encode(self, batch: Batch) -> Tensor:
+        return self.backbone(batch["pixel_values"])
+
+    def provenance(self) -> dict[str, Any]:
+        return {"family": "stacked", **self.info}
+
+
+class TextRegressor(Regressor):
+    """Text transformer (mean-pooled) + 4-layer dense readout (the paper's RoBERTa stage)."""
+
+    def __init__(self, spec: TextSpec) -> None:
+        super().__init__()
+        self.backbone, self.tokenizer, self.info = build_text_backbone(spec)
+        self.info["text_spec"] = asdict(spec)
+        self.head = DenseReadout(readout_widths(self.backbone.config.hidden_size), spec.dropout)
+
+    def encode(self, batch: Batch) -> Tensor:
+        out = self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        return mean_pool(out.last_hidden_state, batch["attention_mask"])
+
+    def provenance(self) -> dict[str, Any]:
+        return {"family": "stacked", **self.info}
+
+
+class StackedRegressor(Regressor):
+    """Fitted image + text regressors without their last layer, concatenated, two new layers."""
+
+    def __init__(self, image: ImageRegressor, text: TextRegressor, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.image, self.text = image, text
+        self.head = DenseReadout([2 * PENULTIMATE, PENULTIMATE, 1], dropout)
+
+    def encode(self, batch: Batch) -> Tensor:
+        image = self.image.head.blocks(self.image.encode(batch))
+        text = self.text.head.blocks(self.text.encode(batch))
+        return torch.cat([image, text], dim=1)
+
+    def stage_modules(self, stage: str) -> list[nn.Module]:
+        """``head``: the two new layers; ``full``: everything but the unused last sub-readout layers."""
+        if stage == "full":
+            return [self.head, self.image.backbone, self.image.head.blocks, self.text.backbone,
+                    self.text.head.blocks]
+        return super().stage_modules(stage)
+
+    def provenance(self) -> dict[str, Any]:
+        return {"family": "stacked", **self.image.info, **self.text.info}
