@@ -1,0 +1,322 @@
+"""massa2024 dataset (§2.1): stable FCC crystals of the Materials Project with formation energy,
+Fermi energy and bulk modulus, a differential charge-density (111) image and three
+Robocrystallographer text levels.
+
+FCC rule: a structure is FCC when its space group (spglib, symprec 0.1 Å) is one of the 11
+cubic groups with an F-centred lattice: 196 F23, 202 Fm-3, 203 Fd-3, 209 F432, 210 F4_132,
+216 F-43m, 219 F-43c, 225 Fm-3m, 226 Fm-3c, 227 Fd-3m, 228 Fd-3c. The MP query asks for
+exactly these space groups; records from other paths are checked on their structure.
+
+One code path online and offline: candidates are the MP summary rows (query) plus the ids the
+charge-density source already holds (the mirror's npz); structures, targets and densities come
+through :class:`MaterialsProject` and :class:`ChargeDensitySource`, which read the mirror when
+``mirror_dir`` is set and the API otherwise. Every record that is not in the table is in the
+manifest with its stage and reason.
+
+``outputs/datasets/massa/``: ``table.parquet`` (material_id, e_form [eV/atom], e_fermi [eV],
+k_vrh [GPa], text_formula/text_keywords/text_all, ecd_image, rho_min/rho_max [e/Å^3], ...),
+``ecd/<id>.png`` (and ``<id>_fft.png``), ``manifest.parquet``, ``provenance.json``.
+
+Data: Materials Project, CC-BY-4.0 (Jain et al. 2013; elastic constants de Jong et al. 2015).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+from pymatgen.core import Structure
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+from tqdm.auto import tqdm
+
+from matmodal.config import Settings, get_settings
+from matmodal.datasets.build import TABLE, BuildOptions, Dataset, _schema_metadata, build
+from matmodal.manifest import Issue, Severity
+from matmodal.modalities.ecd import EcdError, EcdSettings, density_image, iqr_outliers, write_images
+from matmodal.modalities.robocrys_levels import COLUMNS as TEXT_COLUMNS
+from matmodal.modalities.robocrys_levels import text_levels
+from matmodal.paths import safe_name
+from matmodal.records import MaterialRecord, vrh_moduli
+from matmodal.sources.charge_density import ChargeDensitySource, DensityMismatchError
+from matmodal.sources.materials_project import MaterialsProject
+from matmodal.sources.mirror import MissingDataError
+from matmodal.targets import TargetName
+
+NAME = "massa"
+FCC_SPACEGROUPS: tuple[int, ...] = (196, 202, 203, 209, 210, 216, 219, 225, 226, 227, 228)
+MASSA_TARGETS: tuple[TargetName, ...] = (TargetName.e_form, TargetName.e_fermi, TargetName.k_vrh)
+SYMPREC = 0.1  # Å
+IQR_COLUMNS = ("rho_max", "rho_min")
+
+
+@dataclass(frozen=True)
+class MassaOptions:
+    """What to build: paper defaults (stable FCC, IQR k = 1.5, ECD settings of §2.1)."""
+
+    ecd: EcdSettings = field(default_factory=EcdSettings)
+    fcc_only: bool = True
+    stable_only: bool = True
+    iqr_k: float | None = 1.5  # None: no IQR cleaning
+    robocrys: bool = True
+    limit: int | None = None  # only the first N candidates by id (quick runs)
+
+
+def spacegroup_number(structure: Structure) -> int | None:
+    """International space-group number (spglib, symprec 0.1 Å), None when spglib fails."""
+    try:
+        return int(SpacegroupAnalyzer(structure, symprec=SYMPREC).get_space_group_number())
+    except Exception:  # spglib raises on odd cells
+        return None
+
+
+def is_fcc(structure: Structure) -> bool:
+    """Cubic with an F-centred Bravais lattice (space group in :data:`FCC_SPACEGROUPS`)."""
+    return spacegroup_number(structure) in FCC_SPACEGROUPS
+
+
+def _number(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+# -- candidates ------------------------------------------------------------------------------
+def candidates(
+    mp: MaterialsProject, densities: ChargeDensitySource, material_ids: Sequence[str] | None, options: MassaOptions
+) -> pd.DataFrame:
+    """One row per candidate id: summary fields (when the summary source has the id), the
+    density source's side columns (``cat_k_vrh``, ``cat_efermi``) and an elasticity k_vrh."""
+    summary = mp.summary(
+        material_ids, spacegroup_numbers=FCC_SPACEGROUPS if options.fcc_only else None,
+        is_stable=True if options.stable_only else None,
+    )
+    catalogue = densities.catalogue()
+    if material_ids is not None:
+        catalogue = catalogue[catalogue["material_id"].isin(list(material_ids))]
+    side = catalogue.reindex(columns=["material_id", "k_vrh", "efermi", "spacegroup_number"]).rename(
+        columns={"k_vrh": "cat_k_vrh", "efermi": "cat_efermi", "spacegroup_number": "cat_spacegroup"})
+    frame = summary.merge(side, on="material_id", how="outer", indicator="origin")
+    frame = frame.sort_values("material_id").reset_index(drop=True)
+    if options.limit is not None:
+        frame = frame.head(options.limit)
+    elastic = mp.elasticity(list(frame["material_id"]))
+    k_map = {row["material_id"]: _k_vrh(row) for row in elastic.to_dict("records")}
+    frame["elastic_k_vrh"] = frame["material_id"].map(k_map)
+    return frame
+
+
+def _k_vrh(row: dict[str, Any]) -> float | None:
+    """K_VRH (GPa) of an elasticity row: the API's value, else from the 6x6 tensor."""
+    value = _number(row.get("k_vrh"))
+    if value is None and row.get("elasticity.elastic_tensor") is not None:
+        try:
+            value = vrh_moduli(row["elasticity.elastic_tensor"])[0]
+        except (ValueError, TypeError):
+            value = None
+    return value
+
+
+# -- one record ------------------------------------------------------------------------------
+@dataclass
+class Processed:
+    """A record that made it through the ECD stage, with its image and density statistics."""
+
+    record: MaterialRecord
+    ecd: dict[str, Any]
+
+
+def _structure(row: dict[str, Any], mp: MaterialsProject) -> Structure:
+    structure = row.get("structure")
+    if isinstance(structure, Structure):
+        return structure
+    return mp.structure(row["material_id"])
+
+
+def _targets(row: dict[str, Any], issues: list[Issue], source: str) -> dict[str, Any]:
+    k_vrh = _number(row.get("elastic_k_vrh"))
+    if k_vrh is None and _number(row.get("cat_k_vrh")) is not None:
+        k_vrh = _number(row["cat_k_vrh"])
+        issues.append(Issue(row["material_id"], "targets", Severity.degraded,
+                            "k_vrh from the charge-density source's side column (MultiMat), not the elasticity endpoint",
+                            source))
+    efermi = _number(row.get("efermi"))
+    if efermi is None and _number(row.get("cat_efermi")) is not None:
+        efermi = _number(row["cat_efermi"])
+    return {"e_form": _number(row.get("formation_energy_per_atom")), "efermi": efermi, "k_vrh": k_vrh,
+            "is_stable": row.get("is_stable")}
+
+
+def process(
+    row: dict[str, Any], mp: MaterialsProject, densities: ChargeDensitySource, options: MassaOptions,
+    image_dir: Path, issues: list[Issue],
+) -> Processed | None:
+    """Structure -> FCC/stability checks -> targets -> density -> image; None when dropped."""
+    mid, source = row["material_id"], "materials_project" if row.get("origin") != "right_only" else "charge_density"
+    listed = _number(row.get("cat_spacegroup"))
+    if options.fcc_only and listed is not None and int(listed) not in FCC_SPACEGROUPS:
+        issues.append(Issue(mid, "lattice", Severity.dropped,
+                            f"space group {int(listed)} (density source's side column) is not FCC", source))
+        return None
+    try:
+        structure = _structure(row, mp)
+    except MissingDataError as error:
+        issues.append(Issue(mid, "structure", Severity.dropped, str(error), source))
+        return None
+    spg = row.get("spacegroup_number")
+    spg = int(spg) if _number(spg) is not None else spacegroup_number(structure)
+    if options.fcc_only and spg not in FCC_SPACEGROUPS:
+        issues.append(Issue(mid, "lattice", Severity.dropped, f"space group {spg} is not FCC", source))
+        return None
+    stable = row.get("is_stable")
+    if options.stable_only and stable is not True:
+        issues.append(Issue(mid, "stability", Severity.degraded,
+                            "stability unknown: not in the summary source (mirror: no MP summary by id)", source))
+    data = {**_targets(row, issues, source), "spg": spg, "formula": structure.composition.reduced_formula}
+    record = MaterialRecord(mid, source, structure, data, structure.composition)
+    try:
+        ecd = ecd_for(mid, densities, options.ecd, image_dir)
+    except (MissingDataError, DensityMismatchError, EcdError) as error:
+        issues.append(Issue(mid, "ecd", Severity.dropped, str(error), source))
+        return None
+    return Processed(record, ecd)
+
+
+def settings_key(settings: EcdSettings) -> str:
+    return hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def ecd_for(material_id: str, densities: ChargeDensitySource, settings: EcdSettings, image_dir: Path) -> dict[str, Any]:
+    """The image of one material (cached next to it as ``<id>.json`` with the settings key)."""
+    png = image_dir / safe_name(material_id, ".png")
+    meta = png.with_suffix(".json")
+    key = settings_key(settings)
+    if png.exists() and meta.exists():
+        cached = json.loads(meta.read_text())
+        if cached.get("settings_key") == key:
+            return cached
+    total = densities.chgcar(material_id)
+    result = density_image(total, aeccars=densities.aeccars(material_id), settings=settings)
+    paths = write_images(result, png, settings)
+    info = {"ecd_image": str(paths["image"].resolve()), "ecd_fft_image": str(paths["fourier"].resolve())
+            if "fourier" in paths else None, "ecd_method": result.method, "settings_key": key,
+            "ecd_notes": "; ".join(result.notes), **result.stats}
+    meta.write_text(json.dumps(info))
+    return info
+
+
+# -- the dataset -----------------------------------------------------------------------------
+def build_massa(
+    material_ids: Sequence[str] | None = None,
+    *,
+    options: MassaOptions | None = None,
+    settings: Settings | None = None,
+    name: str = NAME,
+) -> Dataset:
+    """Build the massa2024 dataset folder (table, ECD images, manifest, provenance)."""
+    settings = settings or get_settings()
+    options = options or MassaOptions()
+    mp = MaterialsProject(settings)
+    densities = ChargeDensitySource(settings, structures=mp)
+    image_dir = settings.dataset_dir(name) / "ecd"
+    issues: list[Issue] = []
+    rows = candidates(mp, densities, material_ids, options).to_dict("records")
+    done = [p for row in tqdm(rows, desc="ecd", unit="material")
+            if (p := process(row, mp, densities, options, image_dir, issues)) is not None]
+    done = _iqr_clean(done, options, issues)
+    extra = _text_columns(done, settings, options, issues)
+    items: list[MaterialRecord | Issue] = [*issues, *(p.record for p in done)]
+    source = {"summary": "mp_devset_200.json" if mp.offline else "materials.summary",
+              "elasticity": "mp_elastic_1000.json" if mp.offline else "materials.elasticity",
+              "charge_density": "mirror charge_density/" if mp.offline else "mp-api get_charge_density_from_material_id",
+              "licence": "CC-BY-4.0 (Jain et al. 2013; de Jong et al. 2015)"}
+    dataset = build(name, items, MASSA_TARGETS, options=BuildOptions(robocrys=False), settings=settings,
+                    sources={"materials_project": source})
+    return _finish(dataset, done, extra, options)
+
+
+def _iqr_clean(done: list[Processed], options: MassaOptions, issues: list[Issue]) -> list[Processed]:
+    """Drop the records whose density maximum or minimum is an IQR outlier (massa2024 §2.1)."""
+    if options.iqr_k is None or len(done) < 4:
+        return done
+    frame = pd.DataFrame([{c: p.ecd[c] for c in IQR_COLUMNS} for p in done])
+    reasons = iqr_outliers(frame, IQR_COLUMNS, options.iqr_k)
+    kept = []
+    for processed, reason in zip(done, reasons, strict=True):
+        if reason:
+            issues.append(Issue(processed.record.record_id, "iqr", Severity.dropped,
+                                f"density extreme outside the IQR fences (k={options.iqr_k}): {reason}",
+                                processed.record.source))
+        else:
+            kept.append(processed)
+    return kept
+
+
+def _text_columns(done: list[Processed], settings: Settings, options: MassaOptions, issues: list[Issue]) -> pd.DataFrame:
+    rows = []
+    for p in tqdm(done, desc="robocrys", unit="structure", disable=not options.robocrys):
+        formula = p.record.structure.composition.reduced_formula
+        if options.robocrys:
+            levels, failure = text_levels(p.record.structure, cache_dir=settings.cache_dir / "text")
+            if failure:
+                issues.append(Issue(p.record.record_id, "text", Severity.degraded, failure, p.record.source))
+            row = {column: levels[level] for level, column in TEXT_COLUMNS.items()}
+        else:
+            row = {column: formula if column == "text_formula" else None for column in TEXT_COLUMNS.values()}
+        rows.append({"material_id": p.record.record_id, **row})
+    return pd.DataFrame(rows, columns=["material_id", *TEXT_COLUMNS.values()])
+
+
+def _finish(dataset: Dataset, done: list[Processed], text: pd.DataFrame, options: MassaOptions) -> Dataset:
+    ecd = pd.DataFrame([{"material_id": p.record.record_id, **{k: v for k, v in p.ecd.items() if k != "settings_key"}}
+                        for p in done])
+    table = dataset.table.drop(columns=["image_path", "text_robocrys"], errors="ignore")
+    table = table.merge(text, on="material_id", how="left").merge(ecd, on="material_id", how="left")
+    pq.write_table(_schema_metadata(table), dataset.folder / TABLE)
+    provenance_path = dataset.folder / "provenance.json"
+    info = json.loads(provenance_path.read_text())
+    info["ecd"] = {**asdict(options.ecd), "units": "rho_min/rho_max in e/Å^3 (differential density)"}
+    info["massa"] = {"fcc_spacegroups": list(FCC_SPACEGROUPS), "fcc_only": options.fcc_only,
+                     "stable_only": options.stable_only, "iqr_k": options.iqr_k, "limit": options.limit}
+    provenance_path.write_text(json.dumps(info, indent=1, default=str))
+    return Dataset(dataset.name, dataset.folder, table, dataset.manifest, info)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m matmodal.datasets.massa [--mirror DIR] [--any-lattice] [--pixels N] ...``"""
+    parser = argparse.ArgumentParser(prog="python -m matmodal.datasets.massa", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mirror", type=Path)
+    parser.add_argument("--output-dir", type=Path)
+    parser.add_argument("--cache-dir", type=Path)
+    parser.add_argument("--any-lattice", action="store_true", help="keep non-FCC materials (mirror densities)")
+    parser.add_argument("--pixels", type=int, default=224)
+    parser.add_argument("--grid", type=int, default=60)
+    parser.add_argument("--normalisation", default="paper", choices=("paper", "clip", "symlog"))
+    parser.add_argument("--no-robocrys", action="store_true")
+    parser.add_argument("--no-iqr", action="store_true")
+    parser.add_argument("--fourier", action="store_true")
+    parser.add_argument("--limit", type=int)
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in {"mirror_dir": args.mirror, "output_dir": args.output_dir,
+                                   "cache_dir": args.cache_dir}.items() if v is not None}
+    ecd = EcdSettings(grid=args.grid, pixels=args.pixels, normalisation=args.normalisation, fourier=args.fourier)
+    options = MassaOptions(ecd=ecd, fcc_only=not args.any_lattice, iqr_k=None if args.no_iqr else 1.5,
+                           robocrys=not args.no_robocrys, limit=args.limit)
+    dataset = build_massa(options=options, settings=Settings(**overrides))
+    counts = dataset.manifest["severity"].value_counts().to_dict()
+    print(f"{dataset.name}: {len(dataset.table)} records -> {dataset.folder} (manifest: {counts})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
