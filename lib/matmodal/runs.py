@@ -1,0 +1,202 @@
+"""The costa2025 grid: modality combinations × targets × seeds (+ baselines), resumable.
+
+Each run lives in ``<root>/<dataset>/<run_id>/`` with ``config.json``, ``result.json``
+(``status`` ok: metrics, timings, backbones; ``status`` failed: the reason and traceback),
+``predictions.parquet`` and, when kept, the AutoMM ``model/``. A rerun skips every run whose
+``result.json`` says ok for the same config key, and retries failed ones. Runs are serial by
+default; ``parallel=N`` runs N at a time on Ray (which AutoGluon already depends on).
+
+    grid = Grid("mp_elastic", targets=["k_vrh"], seeds=[0, 1, 2], settings={"epochs": 2})
+    results = run_grid(grid, dataset.table, root=settings.output_dir / "runs")
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from matmodal.evaluation import METRICS
+from matmodal.models.automm import (
+    COMBINATIONS,
+    CONFIG,
+    RESULT,
+    RunConfig,
+    combination_label,
+    parse_combination,
+)
+from matmodal.models.baselines import BASELINES
+from matmodal.models.baselines import LABELS as BASELINE_LABELS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Grid:
+    """Which runs: every (target, combination, seed) AutoMM run plus baselines per (target, seed).
+
+    ``settings`` holds the other :class:`RunConfig` fields (epochs, backbone_profile,
+    image_size, max_rows, ...), shared by every run of the grid.
+    """
+
+    dataset: str
+    targets: Sequence[str]
+    combinations: Sequence[str | Sequence[str]] = COMBINATIONS
+    seeds: Sequence[int] = (0,)
+    baselines: Sequence[str] = BASELINES
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def configs(self) -> list[RunConfig]:
+        """Baselines first (seconds), then AutoMM runs ordered target, seed, combination."""
+        base = [RunConfig(self.dataset, t, ("tabular",), seed=s, model=b, **self._baseline_settings())
+                for t in self.targets for s in self.seeds for b in self.baselines]
+        automm = [RunConfig(self.dataset, t, parse_combination(c), seed=s, **self.settings)
+                  for t in self.targets for s in self.seeds for c in self.combinations]
+        return base + automm
+
+    def _baseline_settings(self) -> dict[str, Any]:
+        shared = ("test_fraction", "max_rows")
+        return {k: v for k, v in self.settings.items() if k in shared}
+
+
+def run_dir(root: Path, config: RunConfig) -> Path:
+    return root / config.dataset / config.run_id
+
+
+def finished(folder: Path, config: RunConfig) -> dict[str, Any] | None:
+    """The stored result when the run finished ok with this exact config, else None."""
+    path = folder / RESULT
+    if not path.exists():
+        return None
+    result = json.loads(path.read_text())
+    return result if result.get("status") == "ok" and result.get("key") == config.key else None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    partial = path.with_suffix(".part")
+    partial.write_text(json.dumps(data, indent=1, default=str))
+    partial.replace(path)
+
+
+def execute(config: RunConfig, table: pd.DataFrame, folder: Path, *, cache_dir: Path | None = None,
+            keep_model: bool = True, verbosity: int = 1) -> dict[str, Any]:
+    """Run one config into ``folder``; a failure is recorded (reason + traceback), not raised."""
+    from matmodal.models.automm import train_automm
+    from matmodal.models.baselines import train_baseline
+
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_json(folder / CONFIG, {**config.as_dict(), "key": config.key})
+    started = time.perf_counter()
+    try:
+        if config.model == "automm":
+            result = train_automm(table, config, folder, cache_dir=cache_dir, keep_model=keep_model,
+                                  verbosity=verbosity)
+        else:
+            result = train_baseline(table, config, folder)
+    except Exception as error:
+        log.warning("run %s failed: %s", config.run_id, error)
+        result = {"status": "failed", "run_id": config.run_id, "key": config.key, "config": config.as_dict(),
+                  "reason": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc(),
+                  "wall_s": round(time.perf_counter() - started, 2)}
+    _write_json(folder / RESULT, result)
+    return result
+
+
+def _keep(config: RunConfig, seeds: Sequence[int], keep_models: str) -> bool:
+    return keep_models == "all" or (keep_models == "first_seed" and config.seed == min(seeds))
+
+
+def _ray_map(jobs: list[tuple[RunConfig, Path, bool]], table: pd.DataFrame, parallel: int,
+             cache_dir: Path | None) -> list[dict[str, Any]]:
+    import ray
+
+    threads = max(1, (os.cpu_count() or 1) // parallel)
+    ray.init(num_cpus=parallel, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
+             runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1",
+                                       "TRANSFORMERS_OFFLINE": "1"}})
+    remote = ray.remote(num_cpus=1)(execute)
+    ref = ray.put(table)
+    futures = [remote.remote(c, ref, f, cache_dir=cache_dir, keep_model=k, verbosity=0) for c, f, k in jobs]
+    return ray.get(futures)
+
+
+def run_grid(
+    grid: Grid | Iterable[RunConfig], table: pd.DataFrame, root: Path, *, parallel: int = 1,
+    retry_failed: bool = True, keep_models: str = "first_seed", cache_dir: Path | None = None,
+    verbosity: int = 1,
+) -> pd.DataFrame:
+    """Run every config not yet finished; returns :func:`results_frame` of the whole grid.
+
+    ``keep_models``: ``"all"``, ``"first_seed"`` (the lowest seed's models, for predict and
+    parity plots) or ``"none"``. ``parallel > 1`` uses Ray with that many concurrent runs.
+    """
+    configs = grid.configs() if isinstance(grid, Grid) else list(grid)
+    seeds = sorted({c.seed for c in configs}) or [0]
+    jobs = []
+    for config in configs:
+        folder = run_dir(root, config)
+        stored = json.loads((folder / RESULT).read_text()) if (folder / RESULT).exists() else None
+        if finished(folder, config) or (stored and stored.get("key") == config.key and not retry_failed):
+            continue
+        jobs.append((config, folder, _keep(config, seeds, keep_models)))
+    log.info("grid: %d runs, %d to do", len(configs), len(jobs))
+    if parallel > 1 and len(jobs) > 1:
+        _ray_map(jobs, table, parallel, cache_dir)
+    else:
+        for i, (config, folder, keep) in enumerate(jobs, 1):
+            result = execute(config, table, folder, cache_dir=cache_dir, keep_model=keep, verbosity=verbosity)
+            print(f"[grid] {i}/{len(jobs)} {config.run_id}: {result['status']} in {result['wall_s']:.1f} s",
+                  flush=True)
+    return results_frame(root, [run_dir(root, c) for c in configs])
+
+
+def model_label(config: dict[str, Any]) -> str:
+    """Table row label: the paper's combination label, or the baseline's."""
+    if config["model"] == "automm":
+        return combination_label(config["modalities"])
+    return BASELINE_LABELS.get(config["model"], config["model"])
+
+
+def _row(result: dict[str, Any]) -> dict[str, Any]:
+    config = result["config"]
+    backbones = result.get("backbones", {})
+    return {
+        "dataset": config["dataset"], "target": config["target"], "model": config["model"],
+        "combination": "+".join(config["modalities"]) if config["model"] == "automm" else config["model"],
+        "label": model_label(config), "seed": config["seed"], "status": result["status"],
+        "reason": result.get("reason", ""), **{m: result.get("metrics", {}).get(m) for m in METRICS},
+        "wall_s": result.get("wall_s"), "fit_s": result.get("fit_s"), "n_train": result.get("n_train"),
+        "n_test": result.get("n_test"), "epochs": config.get("epochs"),
+        "backbone_profile": config.get("backbone_profile"),
+        "backbones": "; ".join(f"{k}={b['name']}" for k, b in backbones.items()),
+        "pretrained": "; ".join(f"{k}={b['pretrained']}" for k, b in backbones.items()),
+        "model_dir": result.get("model_dir"), "run_id": result["run_id"],
+    }
+
+
+def results_frame(root: Path, folders: Sequence[Path] | None = None) -> pd.DataFrame:
+    """One row per stored run (ok or failed) under ``root`` (or just ``folders``)."""
+    paths = [f / RESULT for f in folders] if folders is not None else sorted(root.glob(f"*/*/{RESULT}"))
+    rows = [_row(json.loads(p.read_text())) for p in paths if p.exists()]
+    return pd.DataFrame(rows)
+
+
+def attribution_frame(root: Path, folders: Sequence[Path] | None = None) -> pd.DataFrame:
+    """Modality attribution rows (run, modality, remove/shuffle, metrics and their change)."""
+    paths = [f / RESULT for f in folders] if folders is not None else sorted(root.glob(f"*/*/{RESULT}"))
+    rows = []
+    for path in paths:
+        result = json.loads(path.read_text()) if path.exists() else {}
+        for row in result.get("attribution", []):
+            config = result["config"]
+            rows.append({"dataset": config["dataset"], "target": config["target"], "seed": config["seed"],
+                         "combination": "+".join(config["modalities"]), **row})
+    return pd.DataFrame(rows)
