@@ -140,7 +140,12 @@ class MultimatGrids:
         hit = self.index.loc[self.index["material_id"] == material_id, "position"]
         if hit.empty:
             raise MissingDataError(f"{material_id} is not in {self.path.name}")
-        return np.asarray(self._arrays["total_density_32"][int(hit.iloc[0])], dtype=float)
+        return np.asarray(self._grids[int(hit.iloc[0])], dtype=float)
+
+    @cached_property
+    def _grids(self) -> np.ndarray:
+        """All grids, read once (an npz member is decompressed whole on every access; 49 MB)."""
+        return self._arrays["total_density_32"]
 
 
 # -- the source ----------------------------------------------------------------------------

@@ -161,3 +161,16 @@ def iqr_outliers(frame: pd.DataFrame, columns: Sequence[str] = ("rho_max", "rho_
             lambda x, c=column, lo=low, hi=high: f"{c} = {x:.4g} e/Å^3 outside [{lo:.4g}, {hi:.4g}]")
         reasons.loc[outside] = reasons.loc[outside].str.cat(text, sep="; ").str.strip("; ")
     return reasons
+
+
+def stage_fields(
+    total: VolumetricData | None,
+    aeccars: tuple[VolumetricData, VolumetricData] | None = None,
+    settings: EcdSettings | None = None,
+) -> tuple[dict[str, np.ndarray], VolumetricData, list[str]]:
+    """The regridded ``total`` (valence for AECCARs), ``promolecule`` and ``differential`` fields
+    (e/Å^3) that :func:`density_image` cuts, for showing each stage."""
+    settings = settings or EcdSettings()
+    diff, reference, _, _, notes = field_for_image(total, aeccars, settings)
+    full = reference.data["total"] / float(reference.structure.volume)
+    return {"total": full, "promolecule": full - diff, "differential": diff}, reference, notes
