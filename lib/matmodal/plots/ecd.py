@@ -20,7 +20,7 @@ def slice_panels(panels: Mapping[str, np.ndarray], side: float, cmap: str = "vir
         shown = ax.imshow(values, origin="lower", cmap=cmap, extent=(0, side, 0, side))
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("u (Å)")
-        fig.colorbar(shown, ax=ax, fraction=0.046, label=unit if "normalised" not in title else "")
+        fig.colorbar(shown, ax=ax, fraction=0.046, label=unit if unit in title else "")
     axes[0][0].set_ylabel("v (Å)")
     fig.tight_layout()
     return fig

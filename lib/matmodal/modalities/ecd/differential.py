@@ -124,23 +124,18 @@ def differential_density(
     With both AECCARs the all-electron path is used, else the CHGCAR approximation.
     ``rescale=True`` scales the promolecule to the grid's electron count (for densities made
     with other POTCARs than MP's); otherwise counts come from ZVAL unchanged."""
-    if aeccar0 is not None and aeccar2 is not None:
-        structure, shape = aeccar2.structure, tuple(aeccar2.dim)
-        electrons = valence_electrons(structure, zval)
-        grid_electrons = float(np.mean(aeccar2.data["total"]))
-        pro = promolecule(structure, shape, electrons)  # type: ignore[arg-type]
-        if rescale:
-            pro *= grid_electrons / electrons.sum()
-        core = np.asarray(aeccar0.data["total"], float)
-        data = (core + aeccar2.data["total"]) - (core + pro)
-        return Differential(data, "aeccar", grid_electrons, float(electrons.sum()), rescale)
-    if total is None:
+    use_aeccar = aeccar0 is not None and aeccar2 is not None
+    valence = aeccar2 if use_aeccar else total
+    if valence is None:
         raise ValueError("a total density (CHGCAR) or an AECCAR0/AECCAR2 pair is needed")
-    structure, shape = total.structure, tuple(total.dim)
-    electrons = valence_electrons(structure, zval)
-    grid_electrons = float(np.mean(total.data["total"]))
-    pro = promolecule(structure, shape, electrons)  # type: ignore[arg-type]
+    electrons = valence_electrons(valence.structure, zval)
+    grid_electrons = float(np.mean(valence.data["total"]))
+    pro = promolecule(valence.structure, tuple(valence.dim), electrons)  # type: ignore[arg-type]
     if rescale:
         pro *= grid_electrons / electrons.sum()
-    return Differential(total.data["total"] - pro, "chgcar-promolecule", grid_electrons,
+    if use_aeccar:
+        core = np.asarray(aeccar0.data["total"], float)  # type: ignore[union-attr]
+        data = (core + valence.data["total"]) - (core + pro)  # frozen core cancels
+        return Differential(data, "aeccar", grid_electrons, float(electrons.sum()), rescale)
+    return Differential(valence.data["total"] - pro, "chgcar-promolecule", grid_electrons,
                         float(electrons.sum()), rescale)
