@@ -318,7 +318,7 @@ def fit_stage(model: Regressor, stage: StageConfig, tensors: Batch, fit_idx: Ten
             loss = nn.functional.mse_loss(fn(batch), batch["y"])
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         model.eval()
         val = _epoch_loss(fn, data, val_idx, config.batch_size, config.device)
         history.train_loss.append(float(np.mean(losses)) if losses else float("nan"))

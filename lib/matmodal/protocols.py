@@ -1,0 +1,363 @@
+"""massa2024 §3 protocol: 85 % for 5-fold cross-validation, 15 % held-out test, several runs.
+
+- the test split is fixed by ``split_seed`` (the same split as the costa2025 grid when
+  :mod:`matmodal.splits` is present); each run reshuffles the folds and re-seeds the models;
+- targets are standardised with the mean/std of the fold's *training* rows only;
+- every fold trains each model family (early stopping on the fold's validation rows) and is
+  scored on its training, validation and the test rows (R², RMSE, ... in the target's unit);
+  ``test_ensemble`` scores the mean of the fold models' test predictions.
+
+Model families are *trainers*: ``trainer(ctx) -> [StagePrediction]``, see :func:`clip_trainer`,
+:func:`stacked_trainer` and :func:`mean_trainer`.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.model_selection import KFold
+
+from matmodal.evaluation import regression_metrics
+from matmodal.manifest import Issue, Severity
+from matmodal.modalities.robocrys_levels import TextLevel, levels_from_description
+from matmodal.models.torch_common import (
+    Batch,
+    Regressor,
+    StageHistory,
+    Standardizer,
+    Tokenizer,
+    TrainConfig,
+    fit,
+    load_images,
+    predict,
+    seed_everything,
+)
+from matmodal.splits import train_test_split_ids
+
+ID = "material_id"
+IMAGE = "image"  # the experiment's image column (copied from the first of IMAGE_COLUMNS)
+TEXT_LEVELS = ("formula", "keywords", "all")
+TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "formula": ("text_formula", "text_composition", "formula"),
+    "keywords": ("text_keywords",),
+    "all": ("text_all", "text_robocrys"),
+}
+ALL_COLUMNS = TEXT_COLUMNS["all"]
+IMAGE_COLUMNS = ("image_path", "ecd_image")  # rendered structure (costa2025, MP elastic), ECD slice (massa)
+
+# massa2024 Appendix Table 2: CLIP hyper-parameter trials (formation energy, ECD images) + paper scores.
+TRIALS = pd.DataFrame(
+    [("T#1", 16, 1.5e-4, 17, 32, 0.6373, 0.5873, 0.8476, 0.4127),
+     ("T#2", 32, 1.5e-4, 50, 32, 0.9064, 0.2973, 0.7792, 0.4967),
+     ("T#3", 16, 1.0e-4, 50, 32, 0.8548, 0.3670, 0.8942, 0.3438),
+     ("T#4", 32, 1.5e-4, 50, 16, 0.8298, 0.4033, 0.6508, 0.6246),
+     ("T#5", 16, 1.0e-4, 50, 16, 0.6988, 0.4990, 0.7123, 0.5670)],
+    columns=["trial", "batch_size", "lr", "patience", "patch", "paper_val_r2", "paper_val_rmse",
+             "paper_test_r2", "paper_test_rmse"],
+).set_index("trial")
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def cv_folds(train_ids: Sequence[str], n_folds: int = 5, seed: int = 0) -> list[tuple[list[str], list[str]]]:
+    """``n_folds`` (fit ids, validation ids) pairs; every id is in exactly one validation fold."""
+    order = sorted(train_ids)
+    kfold = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return [([order[i] for i in fit_i], [order[i] for i in val_i]) for fit_i, val_i in kfold.split(order)]
+
+
+# --------------------------------------------------------------------------- text levels
+
+
+def keywords_text(formula: str, description: str | None) -> str | None:
+    """massa2024's 'Keywords' level: the formula and robocrys' bond-length sentences."""
+    return levels_from_description(formula, description)[TextLevel.keywords] if description else None
+
+
+def _first_column(table: pd.DataFrame, names: Sequence[str]) -> str | None:
+    return next((c for c in names if c in table.columns and table[c].notna().any()), None)
+
+
+def level_texts(table: pd.DataFrame, level: str) -> pd.Series:
+    """Texts of a level (``formula``, ``keywords``, ``all``); None where the row has none."""
+    if level not in TEXT_LEVELS:
+        raise ValueError(f"unknown text level {level!r} ({', '.join(TEXT_LEVELS)})")
+    column = _first_column(table, TEXT_COLUMNS[level])
+    if column is not None:
+        return table[column].astype(object).where(table[column].notna(), None)
+    full, formula = _first_column(table, ALL_COLUMNS), _first_column(table, TEXT_COLUMNS["formula"])
+    if level == "keywords" and full and formula:
+        return pd.Series([keywords_text(f, d) for f, d in zip(table[formula], table[full], strict=True)],
+                         index=table.index, dtype=object)
+    return pd.Series(None, index=table.index, dtype=object)
+
+
+# --------------------------------------------------------------------------- experiment data
+
+
+@dataclass
+class Experiment:
+    """The rows of one (dataset, target) experiment with every needed modality, and tensor caches."""
+
+    dataset: str
+    target: str
+    table: pd.DataFrame
+    texts: dict[str, list[str]]
+    issues: list[Issue] = field(default_factory=list)
+    _images: dict[tuple, torch.Tensor] = field(default_factory=dict, repr=False)
+    _tokens: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
+
+    @property
+    def ids(self) -> list[str]:
+        return self.table[ID].tolist()
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.table[self.target].to_numpy(dtype=float)
+
+    def images(self, size: int, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+        key = (size, tuple(mean), tuple(std))
+        if key not in self._images:
+            self._images[key] = load_images(self.table[IMAGE].tolist(), size, mean, std)
+        return self._images[key]
+
+    def tokens(self, tokenizer: Tokenizer, level: str, max_length: int) -> dict[str, torch.Tensor]:
+        key = (tokenizer.name, tokenizer.source, level, max_length)
+        if key not in self._tokens:
+            self._tokens[key] = tokenizer.encode(self.texts[level], max_length)
+        ids, mask = self._tokens[key]
+        return {"input_ids": ids, "attention_mask": mask}
+
+
+def _missing(table: pd.DataFrame, target: str, levels: Sequence[str], image: bool) -> dict[str, pd.Series]:
+    checks = {f"target {target} missing or NaN": ~np.isfinite(pd.to_numeric(table[target], errors="coerce"))}
+    if image:
+        column = _first_column(table, IMAGE_COLUMNS)
+        paths = table[column] if column else pd.Series(None, index=table.index)
+        checks["no image"] = ~paths.map(lambda p: isinstance(p, str) and Path(p).is_file())
+    for level in levels:
+        checks[f"no '{level}' text"] = level_texts(table, level).isna()
+    return checks
+
+
+def prepare(table: pd.DataFrame, target: str, text_levels: Sequence[str] = (), image: bool = True,
+            dataset: str = "") -> Experiment:
+    """Keep the rows with the target, the image (if needed) and every text level; note the others."""
+    checks = _missing(table, target, text_levels, image)
+    dropped = pd.Series(False, index=table.index)
+    issues = []
+    for reason, bad in checks.items():
+        new = bad & ~dropped
+        issues += [Issue(i, "massa_protocol", Severity.dropped, reason, dataset) for i in table.loc[new, ID]]
+        dropped |= bad
+    kept = table.loc[~dropped].sort_values(ID).reset_index(drop=True)
+    if image:
+        kept[IMAGE] = kept[_first_column(kept, IMAGE_COLUMNS)]
+    texts = {level: level_texts(kept, level).tolist() for level in text_levels}
+    return Experiment(dataset, target, kept, texts, issues)
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+@dataclass
+class FoldContext:
+    """One fold of one run: row positions (into the experiment) and standardised targets."""
+
+    experiment: Experiment
+    run: int
+    fold: int
+    fit_idx: np.ndarray
+    val_idx: np.ndarray
+    test_idx: np.ndarray
+    scaler: Standardizer
+    seed: int
+
+    @property
+    def y_std(self) -> torch.Tensor:
+        return torch.tensor(self.scaler.transform(self.experiment.y), dtype=torch.float32)
+
+
+@dataclass
+class StagePrediction:
+    """Standardised predictions for every row of the experiment from one model stage."""
+
+    family: str
+    stage: str  # image, text, image+text, clip, mean
+    text_level: str
+    pred: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+Trainer = Callable[[FoldContext], list[StagePrediction]]
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """Folds, runs, test fraction and seeds (split fixed by ``split_seed``; runs add to ``seed``)."""
+
+    n_folds: int = 5
+    runs: int = 1
+    test_fraction: float = 0.15
+    split_seed: int = 0
+    seed: int = 0
+
+
+def _positions(experiment: Experiment, ids: Sequence[str]) -> np.ndarray:
+    where = {i: k for k, i in enumerate(experiment.ids)}
+    return np.array(sorted(where[i] for i in ids), dtype=int)
+
+
+def fold_contexts(experiment: Experiment, config: ProtocolConfig) -> list[FoldContext]:
+    """Every (run, fold) of the protocol with its rows and its training-rows standardiser."""
+    train_ids, test_ids = train_test_split_ids(experiment.ids, config.test_fraction, config.split_seed)
+    test_idx = _positions(experiment, test_ids)
+    contexts = []
+    for run in range(config.runs):
+        seed = config.seed + run
+        for fold, (fit_ids, val_ids) in enumerate(cv_folds(train_ids, config.n_folds, seed)):
+            fit_idx = _positions(experiment, fit_ids)
+            scaler = Standardizer.fit(experiment.y[fit_idx])
+            contexts.append(FoldContext(experiment, run, fold, fit_idx, _positions(experiment, val_ids),
+                                        test_idx, scaler, seed * 1000 + fold))
+    return contexts
+
+
+def _score(ctx: FoldContext, p: StagePrediction) -> list[dict[str, Any]]:
+    y, pred = ctx.experiment.y, ctx.scaler.inverse(p.pred)
+    rows = []
+    for split, idx in (("train", ctx.fit_idx), ("val", ctx.val_idx), ("test", ctx.test_idx)):
+        rows.append({"dataset": ctx.experiment.dataset, "target": ctx.experiment.target, "family": p.family,
+                     "stage": p.stage, "text_level": p.text_level, "run": ctx.run, "fold": ctx.fold,
+                     "split": split, "n": len(idx), **regression_metrics(y[idx], pred[idx]), **p.info})
+    return rows
+
+
+def _ensemble(scores: pd.DataFrame, test_preds: dict[tuple, list[np.ndarray]], experiment: Experiment,
+              test_idx: np.ndarray) -> pd.DataFrame:
+    """``test_ensemble`` rows: the mean of the fold models' test predictions per run."""
+    rows = []
+    keys = ["family", "stage", "text_level", "run"]
+    for key, preds in test_preds.items():
+        first = scores[(scores[keys] == pd.Series(key, index=keys)).all(axis=1)].iloc[0].to_dict()
+        metrics = regression_metrics(experiment.y[test_idx], np.mean(preds, axis=0))
+        rows.append({**first, "fold": -1, "split": "test_ensemble", "n": len(test_idx), **metrics})
+    return pd.DataFrame(rows)
+
+
+def run_protocol(experiment: Experiment, trainers: dict[str, Trainer], config: ProtocolConfig,
+                 log: Callable[[str], None] = print) -> pd.DataFrame:
+    """Scores (one row per run × fold × family stage × split) of every trainer on every fold."""
+    rows: list[dict[str, Any]] = []
+    test_preds: dict[tuple, list[np.ndarray]] = {}
+    contexts = fold_contexts(experiment, config)
+    for ctx in contexts:
+        for name, trainer in trainers.items():
+            start = time.perf_counter()
+            predictions = trainer(ctx)
+            for p in predictions:
+                rows += _score(ctx, p)
+                key = (p.family, p.stage, p.text_level, ctx.run)
+                test_preds.setdefault(key, []).append(ctx.scaler.inverse(p.pred)[ctx.test_idx])
+            log(f"{experiment.dataset}/{experiment.target} run {ctx.run} fold {ctx.fold} {name}: "
+                f"{time.perf_counter() - start:.1f} s")
+    scores = pd.DataFrame(rows)
+    extra = _ensemble(scores, test_preds, experiment, contexts[0].test_idx)
+    return pd.concat([scores, extra], ignore_index=True)
+
+
+# --------------------------------------------------------------------------- trainers
+
+
+def _history_info(histories: Sequence[StageHistory]) -> dict[str, Any]:
+    return {"epochs": "+".join(str(h.epochs_run) for h in histories),
+            "best_epochs": "+".join(str(h.best_epoch + 1) for h in histories),
+            "wall_s": round(sum(h.wall_s for h in histories), 2),
+            "n_trainable": max(h.n_trainable for h in histories)}
+
+
+def _flat_info(model: Regressor) -> dict[str, Any]:
+    """Scalar provenance fields (pretrained flags, sources) for the score rows."""
+    return {k: v for k, v in model.provenance().items() if isinstance(v, str | bool | int | float)}
+
+
+def _fit_predict(model: Regressor, tensors: Batch, ctx: FoldContext, train: TrainConfig,
+                 ) -> tuple[np.ndarray, dict[str, Any]]:
+    histories = fit(model, {**tensors, "y": ctx.y_std}, ctx.fit_idx.tolist(), ctx.val_idx.tolist(), train,
+                    ctx.seed)
+    pred = predict(model, tensors, np.arange(len(ctx.experiment.ids)), train.batch_size)
+    return pred, {**_history_info(histories), "train_config": repr(train.as_dict())}
+
+
+def mean_trainer() -> Trainer:
+    """The mean predictor: predicts the fold's training mean (0 in standardised units)."""
+
+    def trainer(ctx: FoldContext) -> list[StagePrediction]:
+        return [StagePrediction("baseline", "mean", "", np.zeros(len(ctx.experiment.ids)))]
+
+    return trainer
+
+
+def clip_trainer(spec: Any, train: TrainConfig, level: str = "all") -> Trainer:
+    """CLIP + linear head (:mod:`matmodal.models.clip`) on images and the ``level`` texts."""
+    from matmodal.models.clip import CLIP_MEAN, CLIP_STD, clip_regressor
+
+    def trainer(ctx: FoldContext) -> list[StagePrediction]:
+        seed_everything(ctx.seed)
+        model, tokenizer = clip_regressor(spec)
+        tensors = {"pixel_values": ctx.experiment.images(spec.image_size, CLIP_MEAN, CLIP_STD),
+                   **ctx.experiment.tokens(tokenizer, level, spec.max_text_length)}
+        pred, info = _fit_predict(model, tensors, ctx, train)
+        return [StagePrediction("clip", "clip", level, pred, {**_flat_info(model), **info})]
+
+    return trainer
+
+
+def stacked_trainer(image_spec: Any, text_spec: Any, levels: Sequence[str], train: TrainConfig,
+                    stacked_train: TrainConfig | None = None) -> Trainer:
+    """massa2024's stages on one fold: image, then per text level: text, image+text (Fig. 2)."""
+    from matmodal.models.stacked import (
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        ImageRegressor,
+        StackedRegressor,
+        TextRegressor,
+    )
+
+    def trainer(ctx: FoldContext) -> list[StagePrediction]:
+        seed_everything(ctx.seed)
+        image = ImageRegressor(image_spec)
+        pixels = {"pixel_values": ctx.experiment.images(image_spec.image_size, IMAGENET_MEAN, IMAGENET_STD)}
+        pred, info = _fit_predict(image, pixels, ctx, train)
+        out = [StagePrediction("stacked", "image", "", pred, {**_flat_info(image), **info})]
+        for level in levels:
+            seed_everything(ctx.seed)
+            text = TextRegressor(text_spec)
+            tokens = ctx.experiment.tokens(text.tokenizer, level, text_spec.max_length)
+            pred, info = _fit_predict(text, tokens, ctx, train)
+            out.append(StagePrediction("stacked", "text", level, pred, {**_flat_info(text), **info}))
+            both = StackedRegressor(copy.deepcopy(image), text, image_spec.dropout)
+            pred, info = _fit_predict(both, {**pixels, **tokens}, ctx, stacked_train or train)
+            out.append(StagePrediction("stacked", "image+text", level, pred, {**_flat_info(both), **info}))
+        return out
+
+    return trainer
+
+
+def trial_configs(base: TrainConfig, trials: pd.DataFrame = TRIALS) -> dict[str, tuple[TrainConfig, int]]:
+    """massa2024 Table 2 trials as (train config, patch size): batch size, learning rate, patience."""
+    out = {}
+    for name, row in trials.iterrows():
+        stages = tuple(replace(s, lr=float(row.lr)) if s.name == "full" else s for s in base.stages)
+        out[str(name)] = (replace(base, stages=stages, batch_size=int(row.batch_size),
+                                  patience=int(row.patience)), int(row.patch))
+    return out

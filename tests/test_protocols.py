@@ -1,0 +1,101 @@
+"""massa2024 protocol: 5-fold CV on 85 % + 15 % held-out test, no leakage, scores, trials."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from matmodal.models.stacked import ImageSpec, TextSpec
+from matmodal.models.torch_common import StageConfig, TrainConfig
+from matmodal.protocols import (
+    TRIALS,
+    ProtocolConfig,
+    fold_contexts,
+    level_texts,
+    mean_trainer,
+    prepare,
+    run_protocol,
+    stacked_trainer,
+    trial_configs,
+)
+from matmodal.splits import train_test_split_ids
+from tests.models.massa_fixture import density_table
+
+
+@pytest.fixture(scope="module")
+def table(mirror_dir, tmp_path_factory):
+    return density_table(mirror_dir, tmp_path_factory.mktemp("ecd"), n=70)
+
+
+def test_cv_folds_and_test_never_overlap(table):
+    experiment = prepare(table, "k_vrh", ["formula"], dataset="mirror-ecd")
+    contexts = fold_contexts(experiment, ProtocolConfig(n_folds=5, runs=2, split_seed=3))
+    ids = np.array(experiment.ids)
+    _, expected_test = train_test_split_ids(experiment.ids, 0.15, 3)
+    for run in (0, 1):
+        folds = [c for c in contexts if c.run == run]
+        assert len(folds) == 5
+        test = set(ids[folds[0].test_idx])
+        assert test == set(expected_test) and len(test) == round(0.15 * len(ids))  # the shared split
+        train = set(ids) - test
+        seen: list[str] = []
+        for c in folds:
+            fit, val = set(ids[c.fit_idx]), set(ids[c.val_idx])
+            assert not fit & val and not (fit | val) & test
+            assert fit | val == train
+            assert c.scaler.mean == pytest.approx(experiment.y[c.fit_idx].mean())  # no val/test in the scaler
+            seen += list(val)
+        assert sorted(seen) == sorted(train)  # every train id in exactly one validation fold
+    first = [set(ids[c.val_idx]) for c in contexts if c.run == 0]
+    second = [set(ids[c.val_idx]) for c in contexts if c.run == 1]
+    assert first != second  # runs reshuffle the folds, not the test set
+
+
+def test_prepare_drops_rows_without_modalities_and_says_why(table):
+    broken = table.copy()
+    broken.loc[0, "k_vrh"] = np.nan
+    broken.loc[1, "image_path"] = "/nonexistent.png"
+    broken.loc[2, "text_formula"] = None
+    experiment = prepare(broken, "k_vrh", ["formula"], dataset="mirror-ecd")
+    assert len(experiment.ids) == len(table) - 3
+    reasons = {i.record_id: i.reason for i in experiment.issues}
+    assert reasons == {table.material_id[0]: "target k_vrh missing or NaN", table.material_id[1]: "no image",
+                       table.material_id[2]: "no 'formula' text"}
+
+
+def test_text_levels_resolve_columns_and_derive_keywords():
+    frame = pd.DataFrame({"material_id": ["a", "b"], "text_composition": ["Ti O 2", "Na Cl"],
+                          "text_robocrys": ["TiO2 is Rutile structured. All Ti–O bond lengths are 1.97 Å.", None]})
+    assert level_texts(frame, "formula").tolist() == ["Ti O 2", "Na Cl"]
+    assert level_texts(frame, "all").tolist()[1] is None
+    assert level_texts(frame, "keywords").tolist() == ["Ti O 2. All Ti–O bond lengths are 1.97 Å.", None]
+
+
+def test_protocol_scores_every_split_with_provenance(table):
+    torch.set_num_threads(1)
+    experiment = prepare(table.head(40), "k_vrh", ["formula"], dataset="mirror-ecd")
+    train = TrainConfig(stages=(StageConfig("head", 2, 1e-3), StageConfig("full", 1, 1e-4)), batch_size=8)
+    trainers = {"mean": mean_trainer(),
+                "stacked": stacked_trainer(ImageSpec("tiny_cnn", image_size=32, width=8),
+                                           TextSpec("tiny_roberta", max_length=8, width=32), ["formula"], train)}
+    scores = run_protocol(experiment, trainers, ProtocolConfig(n_folds=2, runs=1), log=lambda _: None)
+    stages = scores.groupby(["family", "stage"]).split.apply(set).to_dict()
+    assert set(stages) == {("baseline", "mean"), ("stacked", "image"), ("stacked", "text"),
+                           ("stacked", "image+text")}
+    assert all(s == {"train", "val", "test", "test_ensemble"} for s in stages.values())
+    mean_train = scores[(scores.stage == "mean") & (scores.split == "train")]
+    assert np.allclose(mean_train.r2, 0.0)  # the mean predictor on its own training rows
+    image = scores[scores.stage == "image"].iloc[0]
+    assert not image.image_pretrained and image.image_source == "random init"
+    assert scores[scores.stage == "text"].text_source.eq("random init").all()
+    assert np.isfinite(scores.r2).all() and (scores.rmse > 0).all()
+
+
+def test_trial_table_maps_to_configs():
+    base = TrainConfig(stages=(StageConfig("full", 5, 1e-3),))
+    configs = trial_configs(base)
+    assert list(configs) == list(TRIALS.index)
+    config, patch = configs["T#3"]
+    assert (config.batch_size, config.stages[0].lr, config.patience, patch) == (16, 1e-4, 50, 32)
