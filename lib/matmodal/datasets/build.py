@@ -154,7 +154,8 @@ def _modalities(records, table, settings, options, folder, issues) -> tuple[pd.D
     return table, info
 
 
-def _schema_metadata(table: pd.DataFrame) -> pa.Table:
+def arrow_with_units(table: pd.DataFrame) -> pa.Table:
+    """The table as Arrow, with unit, label and definition metadata on every target column."""
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     fields = []
     for f in arrow.schema:
@@ -189,7 +190,7 @@ def build(
     table["image_path"] = None
     table, modality_info = _modalities(records, table, settings, options, folder, issues)
     table = table.sort_values(ID).reset_index(drop=True)
-    pq.write_table(_schema_metadata(table), folder / TABLE)
+    pq.write_table(arrow_with_units(table), folder / TABLE)
     frame = manifest.write(issues, folder / MANIFEST)
     info = provenance.base(
         settings, dataset=name, n_records=len(table), n_dropped=int((frame.severity == "dropped").sum()),

@@ -38,7 +38,7 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from tqdm.auto import tqdm
 
 from matmodal.config import Settings, get_settings
-from matmodal.datasets.build import TABLE, BuildOptions, Dataset, _schema_metadata, build
+from matmodal.datasets.build import TABLE, BuildOptions, Dataset, arrow_with_units, build
 from matmodal.manifest import Issue, Severity
 from matmodal.modalities.ecd import EcdError, EcdSettings, density_image, iqr_outliers, write_images
 from matmodal.modalities.robocrys_levels import COLUMNS as TEXT_COLUMNS
@@ -281,7 +281,7 @@ def _finish(dataset: Dataset, done: list[Processed], text: pd.DataFrame, options
                         for p in done])
     table = dataset.table.drop(columns=["image_path", "text_robocrys"], errors="ignore")
     table = table.merge(text, on="material_id", how="left").merge(ecd, on="material_id", how="left")
-    pq.write_table(_schema_metadata(table), dataset.folder / TABLE)
+    pq.write_table(arrow_with_units(table), dataset.folder / TABLE)
     provenance_path = dataset.folder / "provenance.json"
     info = json.loads(provenance_path.read_text())
     info["ecd"] = {**asdict(options.ecd), "units": "rho_min/rho_max in e/Å^3 (differential density)"}
