@@ -137,7 +137,7 @@ def test_trained_mode_learns_the_target_and_records_training(mp_table, mp_items,
     bulk = pd.Series(mp_table["elasticity.K_Voigt"].to_numpy(), index=mp_table["material_id"],
                      name="K_Voigt")
     train = bulk.iloc[:40]
-    run = PotNetRun(mp_items, mode="trained", seed=0, targets=train, cache_dir=tmp_path, n_jobs=1,
+    run = PotNetRun(mp_items, mode="trained", seed=0, targets=train, cache_dir=tmp_path,
                     train=TrainSettings(epochs=15))
     assert run.extra["n_train"] == 40  # test ids never enter training
     graphs, _ = run.graphs.graphs(mp_items[:40])

@@ -33,12 +33,12 @@ FEATURISERS: dict[str, FeaturiserInfo] = {
 
 
 def _start(name: str, items: Sequence[tuple[str, Structure]], *, mode: str, seed: int,
-           targets: pd.Series | None, cache_dir: Path | None, n_jobs: int) -> Run:
+           targets: pd.Series | None, cache_dir: Path | None) -> Run:
     if name == "potnet":
         return potnet_featuriser.PotNetRun(items, mode=mode, seed=seed, targets=targets,
-                                           cache_dir=cache_dir, n_jobs=n_jobs)
+                                           cache_dir=cache_dir)
     if name == "chgnet":
-        return chgnet.CHGNetRun(n_jobs=n_jobs)
+        return chgnet.CHGNetRun()
     return composition.MagpieRun()
 
 
@@ -60,13 +60,16 @@ def featurise(
     ``"structure:<name>"``) and ``frame.attrs["provenance"]``. ``mode="trained"`` (PotNet
     only) trains on ``targets`` (indexed by record id: pass training-split ids only).
     Vectors are cached per structure and settings under ``cache_dir/"structure"/name``.
+    ``n_jobs`` is accepted for the builder's uniform interface but unused: every featuriser
+    runs in-process on one torch thread (measured faster than 2 threads on the shared
+    2-core machine, and bit-for-bit reproducible).
     """
     if name not in FEATURISERS:
         raise KeyError(f"unknown structure featuriser {name!r}; choose from {sorted(FEATURISERS)}")
     info = FEATURISERS[name]
     if mode not in info.modes:
         raise ValueError(f"featuriser {name!r} supports modes {info.modes}, not {mode!r}")
-    run = _start(name, items, mode=mode, seed=seed, targets=targets, cache_dir=cache_dir,
-                 n_jobs=n_jobs)
+    del n_jobs  # single process, one torch thread: deterministic, and no oversubscription
+    run = _start(name, items, mode=mode, seed=seed, targets=targets, cache_dir=cache_dir)
     return run_featuriser(info, run, items, mode=mode, seed=seed, cache_dir=cache_dir,
                           progress=progress)

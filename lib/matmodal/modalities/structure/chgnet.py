@@ -60,9 +60,9 @@ def checkpoint_sha256() -> str:
 class CHGNetRun(Run):
     """Graph conversion per record (failures reported), then batched inference."""
 
-    def __init__(self, n_jobs: int, batch_size: int = 32) -> None:
+    def __init__(self, batch_size: int = 32) -> None:
         self.model = load_model()
-        self.n_jobs, self.batch_size = n_jobs, batch_size
+        self.batch_size = batch_size
         self.fingerprint = {"model": MODEL_NAME, "chgnet": version("chgnet"),
                             "checkpoint_sha256": checkpoint_sha256()}
 
@@ -81,7 +81,7 @@ class CHGNetRun(Run):
         graphs = self._graphs(items, outcome)
         if not graphs:
             return outcome
-        with deterministic_torch(self.n_jobs), warnings.catch_warnings():
+        with deterministic_torch(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             predictions = self.model.predict_graph([g for _, g in graphs], task="e",
                                                    return_crystal_feas=True,

@@ -233,7 +233,7 @@ class PotNetRegressor(nn.Module):
 class TrainSettings:
     """Brief supervised training of encoder + head on one standardised target (mode "trained")."""
 
-    epochs: int = 30
+    epochs: int = 20
     batch_size: int = 32
     learning_rate: float = 2e-3
     weight_decay: float = 1e-5
@@ -243,7 +243,10 @@ class TrainSettings:
 
 
 class deterministic_torch:
-    """Context: deterministic CPU algorithms and ``threads`` intra-op threads, then restore."""
+    """Context: deterministic CPU algorithms and ``threads`` intra-op threads, then restore.
+
+    Note: ``torch.set_num_threads`` is process-wide, so concurrent threads of the caller see it.
+    """
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = max(1, threads)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +36,6 @@ from matmodal.modalities.text import structure_key
 log = logging.getLogger(__name__)
 VERSION = 1  # bump when the graph or encoder code changes meaning
 MIN_TRAIN = 8
-PARALLEL_MIN = 64  # fewer structures are built in-process
 
 INFO = FeaturiserInfo(
     name="potnet",
@@ -56,7 +53,7 @@ INFO = FeaturiserInfo(
 
 
 def _build(structure: Structure, settings: GraphSettings) -> PeriodicGraph | str:
-    """The graph, or the reason it cannot be built (picklable for process pools)."""
+    """The graph, or the reason it cannot be built."""
     try:
         return build_graph(structure, settings)
     except Exception as error:  # ValueError with reason; anything else is reported as well
@@ -66,8 +63,8 @@ def _build(structure: Structure, settings: GraphSettings) -> PeriodicGraph | str
 class GraphStore:
     """PotNet graphs keyed by structure content + graph settings, on disk when a folder is set."""
 
-    def __init__(self, folder: Path | None, settings: GraphSettings, n_jobs: int) -> None:
-        self.folder, self.settings, self.n_jobs = folder, settings, n_jobs
+    def __init__(self, folder: Path | None, settings: GraphSettings) -> None:
+        self.folder, self.settings = folder, settings
         self.tag = digest(settings.as_dict())
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
@@ -97,21 +94,14 @@ class GraphStore:
         found = {rid: g for rid, s in items if (g := self._load(s)) is not None}
         todo = [(rid, s) for rid, s in items if rid not in found]
         failures: dict[str, str] = {}
-        for (record_id, structure), result in zip(todo, self._map(todo), strict=True):
+        for record_id, structure in todo:
+            result = _build(structure, self.settings)
             if isinstance(result, str):
                 failures[record_id] = result
             else:
                 found[record_id] = result
                 self._save(structure, result)
         return found, failures
-
-    def _map(self, todo: Sequence[Item]) -> list[PeriodicGraph | str]:
-        structures = [s for _, s in todo]
-        if self.n_jobs <= 1 or len(todo) < PARALLEL_MIN:
-            return [_build(s, self.settings) for s in structures]
-        with ProcessPoolExecutor(self.n_jobs, mp_context=get_context("spawn")) as pool:
-            chunk = max(1, len(structures) // (4 * self.n_jobs))
-            return list(pool.map(_build, structures, [self.settings] * len(structures), chunksize=chunk))
 
 
 def training_set(items: Sequence[Item], targets: pd.Series | None) -> list[tuple[str, Structure, float]]:
@@ -133,15 +123,15 @@ class PotNetRun(Run):
     """Frozen or trained PotNet encoder over cached graphs."""
 
     def __init__(self, items: Sequence[Item], *, mode: str, seed: int, targets: pd.Series | None,
-                 cache_dir: Path | None, n_jobs: int, graph: GraphSettings | None = None,
+                 cache_dir: Path | None, graph: GraphSettings | None = None,
                  model: PotNetSettings | None = None, train: TrainSettings | None = None) -> None:
-        self.mode, self.seed, self.n_jobs = mode, seed, max(1, n_jobs)
+        self.mode, self.seed = mode, seed
         self.graph_settings = graph or GraphSettings()
         self.model_settings = model or PotNetSettings()
         self.train_settings = train or TrainSettings()
         root = None if cache_dir is None else Path(cache_dir) / "structure"
         self.graphs = GraphStore(None if root is None else root / "potnet_graph",
-                                 self.graph_settings, self.n_jobs)
+                                 self.graph_settings)
         self.model_folder = None if root is None else root / "potnet" / "models"
         self.fingerprint: dict[str, Any] = {
             "version": VERSION, "seed": seed, "graph": self.graph_settings.as_dict(),
@@ -165,7 +155,7 @@ class PotNetRun(Run):
     def encoder(self) -> PotNetEncoder:
         """The frozen encoder (trained first in mode 'trained'; weights cached on disk)."""
         if self._encoder is None:
-            with deterministic_torch(self.n_jobs):
+            with deterministic_torch():
                 self._encoder = self._trained() if self.mode == "trained" else make_encoder(
                     self.seed, self.model_settings)
             for parameter in self._encoder.parameters():
@@ -198,7 +188,7 @@ class PotNetRun(Run):
         graphs, failures = self.graphs.graphs(items)
         order = [rid for rid, _ in items if rid in graphs]
         encoder = self.encoder()
-        with deterministic_torch(self.n_jobs):
+        with deterministic_torch():
             matrix = embed_graphs(encoder, [graphs[r] for r in order], self.alpha)
         return Outcome(dict(zip(order, matrix, strict=True)), failures)
 
