@@ -159,3 +159,15 @@ def best_combinations(summary: pd.DataFrame, metric: str = "mae") -> pd.Series:
     part = summary[(summary["metric"] == metric) & (summary["model"] == "automm")].dropna(subset=["mean"])
     pick = part.groupby("target")["mean"].idxmin() if LOWER_IS_BETTER[metric] else part.groupby("target")["mean"].idxmax()
     return part.loc[pick].set_index("target")["combination"]
+
+
+def attribution_summary(attribution: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of the largest modality combination per target (the all-modality model when it ran)
+    and their mean/sd over seeds of the change in MAE, MAE/MAD and R² per modality and mode."""
+    if attribution.empty or "d_mae" not in attribution:
+        return attribution, pd.DataFrame()
+    rows = attribution.dropna(subset=["d_mae"]).copy()
+    size = rows["combination"].str.count(r"\+")
+    rows = rows[size == size.groupby(rows["target"]).transform("max")]
+    stats = rows.groupby(["target", "combination", "modality", "mode"])[["d_mae", "d_mae_mad", "d_r2"]]
+    return rows, stats.agg(["mean", "std"])

@@ -28,6 +28,7 @@ from matmodal.evaluation import METRICS
 from matmodal.models.automm import (
     COMBINATIONS,
     CONFIG,
+    PREDICTIONS,
     RESULT,
     RunConfig,
     combination_label,
@@ -182,16 +183,20 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def results_frame(root: Path, folders: Sequence[Path] | None = None) -> pd.DataFrame:
-    """One row per stored run (ok or failed) under ``root`` (or just ``folders``)."""
-    paths = [f / RESULT for f in folders] if folders is not None else sorted(root.glob(f"*/*/{RESULT}"))
+def _result_paths(root: Path, folders: Sequence[Path] | None, dataset: str | None) -> list[Path]:
+    return [f / RESULT for f in folders] if folders is not None else sorted(root.glob(f"{dataset or '*'}/*/{RESULT}"))
+
+
+def results_frame(root: Path, folders: Sequence[Path] | None = None, dataset: str | None = None) -> pd.DataFrame:
+    """One row per stored run (ok or failed) under ``root`` (or just ``folders``, or one dataset)."""
+    paths = _result_paths(root, folders, dataset)
     rows = [_row(json.loads(p.read_text())) for p in paths if p.exists()]
     return pd.DataFrame(rows)
 
 
-def attribution_frame(root: Path, folders: Sequence[Path] | None = None) -> pd.DataFrame:
+def attribution_frame(root: Path, folders: Sequence[Path] | None = None, dataset: str | None = None) -> pd.DataFrame:
     """Modality attribution rows (run, modality, remove/shuffle, metrics and their change)."""
-    paths = [f / RESULT for f in folders] if folders is not None else sorted(root.glob(f"*/*/{RESULT}"))
+    paths = _result_paths(root, folders, dataset)
     rows = []
     for path in paths:
         result = json.loads(path.read_text()) if path.exists() else {}
@@ -200,3 +205,23 @@ def attribution_frame(root: Path, folders: Sequence[Path] | None = None) -> pd.D
             rows.append({"dataset": config["dataset"], "target": config["target"], "seed": config["seed"],
                          "combination": "+".join(config["modalities"]), **row})
     return pd.DataFrame(rows)
+
+
+def best_predictions(results: pd.DataFrame, best: pd.Series, root: Path) -> dict[str, pd.DataFrame]:
+    """Test predictions of the best combination per target (its lowest seed)."""
+    out = {}
+    for target, combination in best.items():
+        rows = results[(results["target"] == target) & (results["combination"] == combination)
+                       & (results["status"] == "ok")].sort_values("seed")
+        if len(rows):
+            row = rows.iloc[0]
+            out[str(target)] = pd.read_parquet(root / row["dataset"] / row["run_id"] / PREDICTIONS)
+    return out
+
+
+def timing_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Wall time (s) per run by model/combination: mean, max, runs, total (ok runs)."""
+    ok = results[results["status"] == "ok"]
+    stats = ok.groupby(["label"], sort=False)["wall_s"].agg(["mean", "max", "count", "sum"])
+    stats.loc["all runs"] = [ok["wall_s"].mean(), ok["wall_s"].max(), len(ok), ok["wall_s"].sum()]
+    return stats.rename(columns={"mean": "mean_s", "max": "max_s", "count": "runs", "sum": "total_s"}).round(1)

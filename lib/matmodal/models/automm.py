@@ -319,8 +319,7 @@ def run_summary(split: SplitData, pred: np.ndarray, config: RunConfig, started: 
         "metrics": regression_metrics(split.test[config.target], pred),
         "n_labelled": split.n_labelled, "n_train": len(split.train), "n_test": len(split.test),
         "n_missing_modality": split.n_missing_modality,
-        "columns": {m: (c if len(c) <= 4 else [c[0], "...", c[-1], f"({len(c)} columns)"])
-                    for m, c in split.columns.items()},
+        "feature_columns": split.columns,
         "wall_s": round(time.perf_counter() - started, 2), **extra,
     }
 

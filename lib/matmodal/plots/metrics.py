@@ -41,6 +41,7 @@ def grouped_bars(ax: Axes, part: pd.DataFrame, groups: Sequence[str], hues: Sequ
     """Bars ``mean`` ± ``sd`` per (target group, model hue); paper values as black diamonds."""
     width = 0.8 / max(len(hues), 1)
     indexed = part.set_index(["target", "label"])
+    paper_label = "costa2025"
     for j, hue in enumerate(hues):
         x = np.arange(len(groups)) + (j - (len(hues) - 1) / 2) * width
         rows = [indexed.loc[(g, hue)] if (g, hue) in indexed.index else None for g in groups]
@@ -50,8 +51,8 @@ def grouped_bars(ax: Axes, part: pd.DataFrame, groups: Sequence[str], hues: Sequ
                error_kw={"elinewidth": 0.8})
         paper = [r["paper"] if r is not None and "paper" in r else np.nan for r in rows]
         if np.isfinite(np.asarray(paper, dtype=float)).any():
-            ax.scatter(x, paper, marker="D", s=14, color="black", zorder=3,
-                       label="costa2025" if j == 0 else None)
+            ax.scatter(x, paper, marker="D", s=14, color="black", zorder=3, label=paper_label)
+            paper_label = None
 
 
 def metric_bars(comparison: pd.DataFrame, metric: str, ncols: int = 4) -> Figure:
