@@ -241,6 +241,22 @@ def _screen(scene: Scene, settings: RenderSettings) -> dict[str, np.ndarray]:
             "cell": scene.cell_edges @ rot.T, "center": scene.center @ rot.T, "poly": poly}
 
 
+def hidden_behind(shape: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Mask of primitives with the same projected shape as a nearer one (so wholly hidden).
+
+    Looking down c, every atom or bond repeated by a c translation projects onto the same
+    pixels; only the nearest copy can be seen. ``shape`` rows: projected geometry in px.
+    """
+    if len(depth) < 2:
+        return np.zeros(len(depth), dtype=bool)
+    order = np.argsort(-depth, kind="stable")
+    quantised = np.round(shape[order] * 64).astype(np.int64)
+    _, first = np.unique(quantised, axis=0, return_index=True)
+    hidden = np.ones(len(depth), dtype=bool)
+    hidden[order[first]] = False
+    return hidden
+
+
 def _opaque(frags: list[Fragments], image: np.ndarray, zbuf: np.ndarray) -> None:
     """Z-buffer the fragments of all kinds together and write the shaded winners."""
     for f in frags:
@@ -286,12 +302,15 @@ def rasterise(scene: Scene, settings: RenderSettings) -> Image.Image:
     image = np.empty((side * side, 3), dtype=np.uint8)
     image[:] = np.asarray(settings.background, dtype=np.uint8)
     zbuf = np.full(side * side, -np.inf)
-    rgb_atoms = scene.colors.astype(float) / 255
-    frags = [sphere_fragments(frame.to_px(screen["atoms"]), scene.radii * frame.scale, rgb_atoms, side)]
+    atoms, radii = frame.to_px(screen["atoms"]), scene.radii * frame.scale
+    seen = ~hidden_behind(np.column_stack([atoms[:, :2], radii]), atoms[:, 2])
+    frags = [sphere_fragments(atoms[seen], radii[seen], scene.colors[seen] / 255, side)]
     if len(screen["bonds"]):
-        frags.append(cylinder_fragments(frame.to_px(screen["bonds"]),
-                                        np.full(len(screen["bonds"]), scene.bond_radius * frame.scale),
-                                        screen["bond_rgb"].astype(float) / 255, side))
+        bonds = frame.to_px(screen["bonds"])
+        shape = np.column_stack([bonds[:, :, :2].reshape(-1, 4), bonds[:, 1, 2] - bonds[:, 0, 2]])
+        seen = ~hidden_behind(shape, bonds[:, 0, 2])
+        frags.append(cylinder_fragments(bonds[seen], np.full(seen.sum(), scene.bond_radius * frame.scale),
+                                        screen["bond_rgb"][seen] / 255, side))
     if len(scene.cell_edges):
         width = max(settings.cell_line_px * settings.supersample / 2, 0.5)
         frags.append(cylinder_fragments(frame.to_px(screen["cell"]), np.full(len(scene.cell_edges), width),

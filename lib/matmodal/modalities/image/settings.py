@@ -47,7 +47,7 @@ class RenderSettings:
     capped_bond_radius: float = 3.0  # search radius (Å) of the capped bond search
     unknown_color: tuple[int, int, int] = (0, 0, 0)  # Crystal Toolkit's default colour
     background: tuple[int, int, int] = (255, 255, 255)
-    png_compress_level: int = 6
+    png_compress_level: int = 3  # zlib level: 3 is ~1.6x faster than 6 for 3% larger files
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.supersample < 1:
