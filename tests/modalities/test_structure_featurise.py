@@ -168,3 +168,16 @@ def test_trained_mode_through_featurise_caches_the_model(mp_table, mp_items, tmp
     assert provenance["mode"] == "trained" and provenance["n_train"] == 20
     assert provenance["target"] == "K_Voigt" and "training_set_sha" in provenance["settings"]
     assert list((tmp_path / "structure" / "potnet" / "models").glob("*.pt"))
+
+
+def test_alexandria_entries_embed_with_every_featuriser(mirror_dir):
+    from pymatgen.entries.computed_entries import ComputedStructureEntry
+
+    from matmodal.sources import alexandria
+
+    path = mirror_dir / "alexandria" / "hyllios_benchmark_pressure_10.json.bz2"
+    entries = [ComputedStructureEntry.from_dict(e) for e in alexandria.iter_entries(path)]
+    items = [(e.data["mat_id"], e.structure) for e in entries]
+    for name, info in FEATURISERS.items():
+        frame, issues = featurise(name, items, progress=False)
+        assert frame.shape == (len(items), info.dim) and not issues
