@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 #: bumped whenever the pixels for the same settings change (part of every cache key)
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
 
 ColorScheme = Literal["VESTA", "Jmol"]
 RadiusStrategy = Literal["uniform", "covalent", "atomic"]
@@ -29,13 +29,14 @@ class RenderSettings:
     color_scheme: ColorScheme = "VESTA"  # Crystal Toolkit default
     radius_strategy: RadiusStrategy = "uniform"  # Crystal Toolkit default: 0.5 Å for every atom
     bonds: BondStrategy = "cutoff"  # 'crystalnn' is Crystal Toolkit's rule (slow)
-    bond_tolerance: float = 0.45  # cutoff rule: bonded if d <= r_cov(i) + r_cov(j) + tolerance (Å)
+    bond_tolerance: float = 0.8  # cutoff rule: bonded only if d <= r_cov(i) + r_cov(j) + tolerance (Å)
+    bond_nn_factor: float = 1.15  # cutoff rule: ... and d <= factor x nearest-neighbour distance of i or j
     bond_min_length: float = 0.4  # cutoff rule: shorter contacts are not bonds (Å)
     bond_radius: float = 0.1  # half-bond cylinder radius (Å), Crystal Toolkit default
     draw_image_atoms: bool = True  # periodic images of atoms on the cell boundary
     bonded_sites_outside_cell: bool = True  # costa2025: "bonds drawn outside the unit cell"
     polyhedra: bool = False  # Crystal Toolkit's coordination polyhedra (cation-centred)
-    polyhedra_opacity: float = 0.5
+    polyhedra_opacity: float = 0.4  # per face; a convex hull shows 2 faces per pixel -> 64% cover
     show_cell: bool = True  # unit-cell edges
     cell_line_px: float = 1.0  # cell edge width in output pixels
     framing: Framing = "fit"  # 'fit': scene fills `fill` of the image; 'fixed': angstrom_per_px
