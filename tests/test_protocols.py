@@ -20,8 +20,8 @@ from matmodal.protocols import (
     stacked_trainer,
     trial_configs,
 )
+from matmodal.protocols import density_slice_table as density_table
 from matmodal.splits import train_test_split_ids
-from tests.models.massa_fixture import density_table
 
 
 @pytest.fixture(scope="module")

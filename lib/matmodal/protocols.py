@@ -14,6 +14,7 @@ Model families are *trainers*: ``trainer(ctx) -> [StagePrediction]``, see :func:
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -282,7 +283,8 @@ def _history_info(histories: Sequence[StageHistory]) -> dict[str, Any]:
     return {"epochs": "+".join(str(h.epochs_run) for h in histories),
             "best_epochs": "+".join(str(h.best_epoch + 1) for h in histories),
             "wall_s": round(sum(h.wall_s for h in histories), 2),
-            "n_trainable": max(h.n_trainable for h in histories)}
+            "n_trainable": max(h.n_trainable for h in histories),
+            "curves": json.dumps([{"stage": h.stage, "train": h.train_loss, "val": h.val_loss} for h in histories])}
 
 
 def _flat_info(model: Regressor) -> dict[str, Any]:
@@ -361,3 +363,63 @@ def trial_configs(base: TrainConfig, trials: pd.DataFrame = TRIALS) -> dict[str,
         out[str(name)] = (replace(base, stages=stages, batch_size=int(row.batch_size),
                                   patience=int(row.patience)), int(row.patch))
     return out
+
+
+@dataclass(frozen=True)
+class ModelSpecs:
+    """The three backbone specs of a run (CLIP, image regressor, text regressor)."""
+
+    clip: Any
+    image: Any
+    text: Any
+
+
+def model_specs(profile: str = "quick", image_size: int = 64, small: bool = True, max_text_length: int = 64,
+                text_layers: int | None = None, seed: int = 0) -> ModelSpecs:
+    """Backbones from :func:`matmodal.models.backbones.resolve_backbone` for a run profile.
+
+    ``small``: tiny CLIP towers and a tiny CNN instead of InceptionV3 (CPU); the text regressor
+    uses the resolved ``roberta`` backbone (offline: the bundled pretrained MiniLM), cut to
+    ``text_layers`` layers when given. Non-pretrained resolutions become random init here.
+    """
+    from matmodal.models.backbones import resolve_backbone
+    from matmodal.models.clip import ClipSpec
+    from matmodal.models.stacked import ImageSpec, TextSpec
+
+    def checkpoint(kind: str) -> str | None:
+        backbone = resolve_backbone(kind, profile, seed=seed)
+        return backbone.checkpoint if backbone.pretrained else None
+
+    clip = ClipSpec(patch_size=32 if image_size >= 128 else 16, image_size=image_size,
+                    checkpoint=checkpoint("clip"), width=64 if small else None,
+                    max_text_length=min(max_text_length, 77))
+    image = ImageSpec("tiny_cnn", image_size=image_size) if small else ImageSpec(
+        "inception_v3", image_size=max(image_size, 75), checkpoint=checkpoint("inception"))
+    text = TextSpec("roberta-base", checkpoint=checkpoint("roberta"), max_length=max_text_length, layers=text_layers)
+    return ModelSpecs(clip, image, text)
+
+
+DENSITY_NPZ = "charge_density/multimat_mp_total_density_32.npz"
+
+
+def density_slice_table(mirror_dir: Path, out_dir: Path, n: int | None = None) -> pd.DataFrame:
+    """A small real charge-density image table (an ECD stand-in while few (111) ECD images exist).
+
+    Rows: materials of the mirror's ``multimat_mp_total_density_32.npz`` with a bulk modulus
+    (``K_VRH_6059csv``, GPa) and a formula; image = the normalised middle z-slice of the real
+    *total* density (not massa2024's differential (111) slice), viridis PNG; text = the formula.
+    """
+    from matmodal.modalities.ecd.image import save_png
+    from matmodal.modalities.ecd.normalise import normalise
+
+    data = np.load(mirror_dir / DENSITY_NPZ)
+    k_vrh = data["K_VRH_6059csv"].astype(float)
+    keep = np.flatnonzero(np.isfinite(k_vrh) & (data["formula_6059csv"] != ""))[:n]
+    densities = data["total_density_32"]  # each npz access re-reads the whole array
+    rows = []
+    for i in keep:
+        mid = str(data["material_id"][i])
+        image = normalise(densities[i][:, :, densities.shape[-1] // 2])
+        rows.append({ID: mid, "text_formula": str(data["formula_6059csv"][i]), "k_vrh": float(k_vrh[i]),
+                     "image_path": str(save_png(image, out_dir / f"{mid}.png"))})
+    return pd.DataFrame(rows)

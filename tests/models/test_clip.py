@@ -13,7 +13,7 @@ from matmodal.models.torch_common import (
     set_trainable,
     trainable_names,
 )
-from tests.models.massa_fixture import density_table
+from matmodal.protocols import density_slice_table as density_table
 
 SMALL = ClipSpec(patch_size=16, image_size=32, width=32, projection_dim=16, max_text_length=16)
 

@@ -24,7 +24,7 @@ from matmodal.models.torch_common import (
     set_trainable,
     train_mode,
 )
-from tests.models.massa_fixture import density_table
+from matmodal.protocols import density_slice_table as density_table
 
 IMAGE = ImageSpec("tiny_cnn", image_size=32, width=8)
 TEXT = TextSpec("tiny_roberta", max_length=16, width=32)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -112,8 +113,6 @@ class TinyCNN(nn.Module):
 
 def _load_timm_weights(model: nn.Module, checkpoint: str) -> None:
     """Weights from a local ``.pth``/``.safetensors`` file or a folder holding one (classifier dropped)."""
-    from pathlib import Path
-
     path = Path(checkpoint)
     if path.is_dir():
         files = sorted([*path.glob("*.safetensors"), *path.glob("*.pth"), *path.glob("*.bin")])
@@ -144,12 +143,12 @@ def build_image_backbone(spec: ImageSpec) -> tuple[nn.Module, dict[str, Any]]:
     model = timm.create_model("inception_v3", pretrained=False, num_classes=0)
     if spec.checkpoint:
         try:
-            if spec.checkpoint == "hub":
-                model = timm.create_model("inception_v3", pretrained=True, num_classes=0)
-            else:
+            if Path(spec.checkpoint).exists():
                 _load_timm_weights(model, spec.checkpoint)
-            info.update(image_pretrained=True, image_source=spec.checkpoint if spec.checkpoint != "hub"
-                        else "timm hub inception_v3 (ImageNet)")
+            else:  # a timm hub name ("hub" = timm's default inception_v3 ImageNet weights)
+                name = "inception_v3" if spec.checkpoint == "hub" else spec.checkpoint
+                model = timm.create_model(name, pretrained=True, num_classes=0)
+            info.update(image_pretrained=True, image_source=spec.checkpoint)
         except Exception as error:  # offline hub, missing file
             info["image_load_error"] = f"{type(error).__name__}: {str(error)[:200]}"
     return model, info
@@ -203,6 +202,7 @@ def build_text_backbone(spec: TextSpec) -> tuple[nn.Module, Tokenizer, dict[str,
             info["text_load_error"] = f"{type(error).__name__}: {str(error)[:200]}"
             model = None
     model = model if model is not None else _random_text_model(spec, tokenizer)
+    info["text_model_type"] = model.config.model_type
     if spec.layers and len(model.encoder.layer) > spec.layers:
         model.encoder.layer = model.encoder.layer[: spec.layers]
         info["text_layers_kept"] = spec.layers

@@ -1,0 +1,122 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python (matmodal)
+#     language: python
+#     name: matmodal
+# ---
+
+# %% [markdown]
+# # 08 · massa2024 evaluation: R²/RMSE tables and figures beside the paper
+# Reads the score files of notebook 07 (`<output_dir>/massa/scores_*.parquet`), averages the
+# folds of each run and reports mean ± sd over runs, with the mean-predictor baseline, the
+# paper's numbers (massa2024 Table 1 and Fig. 2; ECD images of 592 FCC crystals) and, where
+# the costa2025 grid ran on the same dataset, its AutoGluon and baseline test scores.
+
+# %% tags=["parameters"]
+output_dir = "../outputs"
+figures_dir = "../paper_figures/massa2024"
+mirror = ""  # unused; passed to every notebook by run_all.sh
+seed = 0
+profile = "quick"
+datasets = []  # [] = every scores file found
+stacked_dataset = "mp_elastic"  # dataset of the stage figure (massa2024 Fig. 2 layout)
+
+# %%
+from pathlib import Path
+
+import pandas as pd
+
+from matmodal.plots import massa as mp
+
+out = Path(output_dir) / "massa"
+figures = Path(figures_dir)
+files = sorted(out.glob("scores_*.parquet"))
+scores = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
+if datasets and len(scores):
+    scores = scores[scores.dataset.isin(datasets)]
+summary = mp.summarise(scores) if len(scores) else pd.DataFrame()
+print(f"{len(files)} score files, {len(scores)} rows; runs: {sorted(scores.run.unique()) if len(scores) else []}")
+
+# %% [markdown]
+# ## Pretrained or not: every backbone of every result
+
+# %%
+columns = [c for c in ("dataset", "family", "stage", "clip_pretrained", "clip_source", "image_backbone",
+                       "image_pretrained", "image_source", "text_backbone", "text_model_type", "text_pretrained",
+                       "text_source", "tokenizer_source") if c in scores.columns]
+backbones = scores[columns].drop_duplicates().reset_index(drop=True) if len(scores) else pd.DataFrame()
+figures.mkdir(parents=True, exist_ok=True)
+if len(backbones):
+    backbones.to_csv(figures / "backbones.csv", index=False)
+backbones
+
+# %% [markdown]
+# ## Stacked model stages (massa2024 Fig. 2 layout), ours beside the paper
+
+# %%
+written = []
+for (dataset, target), _ in summary.groupby(["dataset", "target"]) if len(summary) else []:
+    table = mp.stage_table(summary, dataset, target)
+    long = summary[(summary.dataset == dataset) & (summary.target == target)]
+    written += mp.write(table, long, figures, f"stages_{dataset}_{target}",
+                        f"{dataset} {target}: R² / RMSE per stage, mean ± sd over runs (paper: massa2024 Fig. 2, ECD)")
+    display(table)  # noqa: F821 (IPython)
+
+# %% [markdown]
+# ## CLIP per run (massa2024 Table 1 layout)
+
+# %%
+for (dataset, target), _ in scores[scores.family == "clip"].groupby(["dataset", "target"]) if len(scores) else []:
+    table = mp.clip_table(scores, dataset, target)
+    long = summary[(summary.dataset == dataset) & (summary.target == target) & (summary.family == "clip")]
+    written += mp.write(table, long, figures, f"clip_{dataset}_{target}",
+                        f"CLIP on {dataset} {target}: validation-folds average and test per run (paper: Table 1)")
+    display(table)  # noqa: F821
+
+# %% [markdown]
+# ## Both families on every dataset (test split; the cross of massa2024 × costa2025 data)
+
+# %%
+if len(summary):
+    cross = mp.cross_table(summary, "test")
+    written += mp.write(cross, summary[summary.split == "test"], figures, "cross_datasets_test",
+                        "Test R² / RMSE, mean ± sd over runs of the fold models' average")
+    display(cross)  # noqa: F821
+
+# %% [markdown]
+# ## Beside the costa2025 grid (AutoGluon + baselines) on the same dataset and split
+
+# %%
+grid = pd.DataFrame()
+try:
+    from matmodal.runs import results_frame
+
+    grid = results_frame(Path(output_dir) / "runs")
+except (ImportError, FileNotFoundError, ValueError) as error:
+    print(f"no costa2025 grid results: {error}")
+if len(grid) and len(summary):
+    ok = grid[(grid.status == "ok") & grid.dataset.isin(summary.dataset.unique())]
+    automm = ok.groupby(["dataset", "target", "label"])[["r2", "rmse"]].agg(["mean", "std"]).round(3)
+    automm.to_csv(figures / "costa_grid_same_split.csv")
+    display(automm)  # noqa: F821
+
+# %% [markdown]
+# ## Figures: stage bars (with the paper's values) and learning curves
+
+# %%
+if len(summary) and stacked_dataset in set(summary.dataset):
+    part = summary[summary.dataset == stacked_dataset]
+    fig = mp.stage_bars(summary, stacked_dataset, sorted(part.target.unique()))
+    written += mp.save(fig, figures, f"stages_r2_{stacked_dataset}")
+if len(scores):
+    first = scores[scores.family != "baseline"].iloc[0]
+    curves = mp.curves_frame(scores[(scores.dataset == first.dataset) & (scores.target == first.target)],
+                             first.family, first.stage, first.text_level)
+    fig = mp.learning_curves(curves, f"{first.dataset} {first.target}: {first.family} {first.stage}")
+    written += mp.save(fig, figures, f"learning_curves_{first.dataset}_{first.target}")
+print("\n".join(str(p) for p in written))
