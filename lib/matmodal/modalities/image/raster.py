@@ -24,7 +24,7 @@ from matmodal.modalities.image.settings import RenderSettings
 LIGHT = np.array([-1.0, 1.0, 1.2]) / np.linalg.norm([-1.0, 1.0, 1.2])  # upper left, in front
 HALF = (LIGHT + np.array([0.0, 0.0, 1.0])) / np.linalg.norm(LIGHT + np.array([0.0, 0.0, 1.0]))
 SKY, GROUND = 1.0, 0.62  # hemisphere light (Crystal Toolkit's scene uses a hemisphere light)
-DIFFUSE, SPECULAR, SHININESS = 0.22, 0.30, 40.0
+DIFFUSE, SPECULAR, SHININESS_LOG2 = 0.22, 0.30, 5  # Blinn exponent 2**5 = 32
 CELL_RGB = np.array([0.0, 0.0, 0.0])
 
 
@@ -131,7 +131,10 @@ def _lit(rgb: np.ndarray, nx: np.ndarray, ny: np.ndarray, nz: np.ndarray) -> np.
     """Hemisphere + directional + Blinn specular lighting; normals in screen space (y up)."""
     hemi = GROUND + (SKY - GROUND) * 0.5 * (1 + ny)
     lamb = np.maximum(nx * LIGHT[0] + ny * LIGHT[1] + nz * LIGHT[2], 0)
-    spec = SPECULAR * np.maximum(nx * HALF[0] + ny * HALF[1] + nz * HALF[2], 0) ** SHININESS
+    spec = np.maximum(nx * HALF[0] + ny * HALF[1] + nz * HALF[2], 0)
+    for _ in range(SHININESS_LOG2):  # repeated squaring: much faster than a float power
+        spec *= spec
+    spec *= SPECULAR
     out = rgb * (hemi * (1 - DIFFUSE) + DIFFUSE * lamb)[:, None] + spec[:, None]
     return np.clip(out, 0, 1)
 

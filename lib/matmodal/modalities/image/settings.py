@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 #: bumped whenever the pixels for the same settings change (part of every cache key)
-RENDERER_VERSION = "2"
+RENDERER_VERSION = "3"
 
 ColorScheme = Literal["VESTA", "Jmol"]
 RadiusStrategy = Literal["uniform", "covalent", "atomic"]
