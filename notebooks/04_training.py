@@ -33,10 +33,13 @@ profile = "quick"  # quick/full -> offline backbones, paper -> hub backbones
 max_rows = 300  # 0: every labelled row; N: a seeded subsample of N rows (quick runs)
 image_size = 64  # px fed to the image backbone
 text_column = "text_composition"  # or "text_robocrys"
+tabular_model = "numerical_mlp"  # offline tabular backbone: numerical_mlp (fast on CPU) or ft_transformer (paper)
 batch_size = 32
 learning_rate = 0.0  # 0: the preset's
 parallel = 1  # >1: that many runs at once on Ray
+torch_threads = 1  # torch intra-op threads (0: torch's default); 1 is fastest on a shared 2-core CPU
 keep_models = "first_seed"  # all | first_seed | none
+runs_dir = ""  # empty: <output_dir>/runs/<profile>
 seed = 0  # unused here: the grid's seeds are `seeds`
 
 # %%
@@ -53,9 +56,9 @@ from matmodal.models.backbones import backbone_profile
 from matmodal.runs import Grid, run_grid, timing_table
 
 settings = Settings(output_dir=Path(output_dir), profile=profile, **({"mirror_dir": Path(mirror)} if mirror else {}))
-runs_root = settings.output_dir / "runs"
+runs_root = Path(runs_dir) if runs_dir else settings.output_dir / "runs" / profile
 run_settings = {"epochs": epochs, "backbone_profile": backbone_profile(profile).value, "max_rows": max_rows or None,
-                "image_size": image_size, "text_column": text_column, "batch_size": batch_size,
+                "image_size": image_size, "text_column": text_column, "tabular_model": tabular_model, "batch_size": batch_size,
                 "learning_rate": learning_rate or None}
 run_settings
 
@@ -67,7 +70,7 @@ for name in datasets:
     grid = Grid(name, chosen, combinations, seeds, settings=run_settings)
     start = time.perf_counter()
     results[name] = run_grid(grid, dataset.table, runs_root, parallel=parallel, keep_models=keep_models,
-                             cache_dir=settings.cache_dir, verbosity=0)
+                             cache_dir=settings.cache_dir, verbosity=0, torch_threads=torch_threads or None)
     print(f"{name}: {len(grid.configs())} runs, grid call {time.perf_counter() - start:.0f} s")
 
 # %% [markdown]

@@ -22,8 +22,10 @@
 # %% tags=["parameters"]
 mirror = ""
 output_dir = "../outputs"
-figures_dir = "../paper_figures/costa2025"
+figures_dir = "../paper_figures/costa2025"  # tables and figures go to <figures_dir>/<profile>/<dataset>/
 datasets = ["mp_elastic"]
+profile = "quick"  # which grid: runs are read from <output_dir>/runs/<profile>
+runs_dir = ""  # empty: <output_dir>/runs/<profile>
 seed = 0  # unused here
 
 # %%
@@ -50,7 +52,7 @@ from matmodal.plots.metrics import (
 )
 from matmodal.runs import attribution_frame, best_predictions, results_frame, timing_table
 
-runs_root = Path(output_dir) / "runs"
+runs_root = Path(runs_dir) if runs_dir else Path(output_dir) / "runs" / profile
 reference = load_reference()
 figures = Path(figures_dir)
 
@@ -59,7 +61,7 @@ reports = {}
 for name in datasets:
     results = results_frame(runs_root, dataset=name)
     comparison = compare(summarise(results), reference)
-    folder = figures / name
+    folder = figures / profile / name
     write_tables(comparison, folder)
     comparison.to_csv(folder / "summary_long.csv", index=False, float_format="%.6g")
     timing_table(results).to_csv(folder / "timing.csv")

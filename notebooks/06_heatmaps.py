@@ -19,8 +19,10 @@
 # %% tags=["parameters"]
 mirror = ""
 output_dir = "../outputs"
-figures_dir = "../paper_figures/costa2025"
+figures_dir = "../paper_figures/costa2025"  # figures go to <figures_dir>/<profile>/<dataset>/
 datasets = ["mp_elastic"]
+profile = "quick"  # which grid: runs are read from <output_dir>/runs/<profile>
+runs_dir = ""  # empty: <output_dir>/runs/<profile>
 seed = 0  # unused here
 
 # %%
@@ -33,7 +35,7 @@ from matmodal.models.automm import combination_label
 from matmodal.plots.metrics import heatmaps, save_figure
 from matmodal.runs import results_frame
 
-runs_root = Path(output_dir) / "runs"
+runs_root = Path(runs_dir) if runs_dir else Path(output_dir) / "runs" / profile
 reference = load_reference()
 
 # %% [markdown]
@@ -42,7 +44,7 @@ reference = load_reference()
 # %%
 for name in datasets:
     comparison = compare(summarise(results_frame(runs_root, dataset=name)), reference)
-    save_figure(heatmaps(comparison), Path(figures_dir) / name, "figure4_heatmaps")
+    save_figure(heatmaps(comparison), Path(figures_dir) / profile / name, "figure4_heatmaps")
     plt.show()
 
 # %% [markdown]

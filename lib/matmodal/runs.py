@@ -56,12 +56,16 @@ class Grid:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def configs(self) -> list[RunConfig]:
-        """Baselines first (seconds), then AutoMM runs ordered target, seed, combination."""
-        base = [RunConfig(self.dataset, t, ("tabular",), seed=s, model=b, **self._baseline_settings())
-                for t in self.targets for s in self.seeds for b in self.baselines]
-        automm = [RunConfig(self.dataset, t, parse_combination(c), seed=s, **self.settings)
-                  for t in self.targets for s in self.seeds for c in self.combinations]
-        return base + automm
+        """Seed by seed (a partial grid covers every cell once), per target the baselines
+        (seconds) then the combinations."""
+        configs = []
+        for seed in self.seeds:
+            for target in self.targets:
+                configs += [RunConfig(self.dataset, target, ("tabular",), seed=seed, model=b,
+                                      **self._baseline_settings()) for b in self.baselines]
+                configs += [RunConfig(self.dataset, target, parse_combination(c), seed=seed, **self.settings)
+                            for c in self.combinations]
+        return configs
 
     def _baseline_settings(self) -> dict[str, Any]:
         shared = ("test_fraction", "max_rows")
@@ -132,13 +136,19 @@ def _ray_map(jobs: list[tuple[RunConfig, Path, bool]], table: pd.DataFrame, para
 def run_grid(
     grid: Grid | Iterable[RunConfig], table: pd.DataFrame, root: Path, *, parallel: int = 1,
     retry_failed: bool = True, keep_models: str = "first_seed", cache_dir: Path | None = None,
-    verbosity: int = 1,
+    verbosity: int = 1, torch_threads: int | None = None,
 ) -> pd.DataFrame:
     """Run every config not yet finished; returns :func:`results_frame` of the whole grid.
 
     ``keep_models``: ``"all"``, ``"first_seed"`` (the lowest seed's models, for predict and
     parity plots) or ``"none"``. ``parallel > 1`` uses Ray with that many concurrent runs.
+    ``torch_threads`` sets torch's intra-op threads for serial runs (1 is often fastest on a
+    shared small CPU; thread counts can change float summation order, so compare at equal settings).
     """
+    if torch_threads:
+        import torch
+
+        torch.set_num_threads(torch_threads)
     configs = grid.configs() if isinstance(grid, Grid) else list(grid)
     seeds = sorted({c.seed for c in configs}) or [0]
     jobs = []
@@ -166,6 +176,12 @@ def model_label(config: dict[str, Any]) -> str:
     return BASELINE_LABELS.get(config["model"], config["model"])
 
 
+RESULT_COLUMNS = [
+    "dataset", "target", "model", "combination", "label", "seed", "status", "reason", *METRICS, "wall_s",
+    "fit_s", "n_train", "n_test", "epochs", "backbone_profile", "backbones", "pretrained", "model_dir", "run_id",
+]
+
+
 def _row(result: dict[str, Any]) -> dict[str, Any]:
     config = result["config"]
     backbones = result.get("backbones", {})
@@ -191,7 +207,7 @@ def results_frame(root: Path, folders: Sequence[Path] | None = None, dataset: st
     """One row per stored run (ok or failed) under ``root`` (or just ``folders``, or one dataset)."""
     paths = _result_paths(root, folders, dataset)
     rows = [_row(json.loads(p.read_text())) for p in paths if p.exists()]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS) if rows else pd.DataFrame(columns=RESULT_COLUMNS)
 
 
 def attribution_frame(root: Path, folders: Sequence[Path] | None = None, dataset: str | None = None) -> pd.DataFrame:

@@ -208,6 +208,12 @@ def resolve_backbones(config: RunConfig, cache_dir: Path | None = None) -> dict[
     return backbones
 
 
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def _cuda() -> bool:
     import torch
 
@@ -320,7 +326,7 @@ def run_summary(split: SplitData, pred: np.ndarray, config: RunConfig, started: 
         "n_labelled": split.n_labelled, "n_train": len(split.train), "n_test": len(split.test),
         "n_missing_modality": split.n_missing_modality,
         "feature_columns": split.columns,
-        "wall_s": round(time.perf_counter() - started, 2), **extra,
+        "wall_s": round(time.perf_counter() - started, 2), "torch_threads": _threads(), **extra,
     }
 
 

