@@ -23,24 +23,24 @@ output_dir = "../outputs"
 cache_dir = ""  # "" = ~/.cache/matmodal
 seed = 0
 profile = "quick"  # backbones: quick/full -> offline (random init or bundled MiniLM), paper -> hub names
-datasets = ["mp_elastic"]  # mp_elastic, alexandria, massa (ECD), density_slices (mirror total-density slices)
-targets = {"mp_elastic": ["k_vrh", "g_vrh"], "alexandria": ["e_form"], "massa": ["k_vrh"], "density_slices": ["k_vrh"]}
+datasets = ["mp_elastic", "density_slices", "massa"]  # also: alexandria; density_slices = mirror total-density slices
+targets = {"mp_elastic": ["k_vrh"], "alexandria": ["e_form"], "massa": ["k_vrh"], "density_slices": ["k_vrh"]}
 families = ["clip", "stacked"]  # model families (the mean-predictor baseline always runs)
 text_levels = ["formula"]  # formula, keywords, all: one protocol per level (rows with that text)
 clip_text_level = "all"  # massa2024 CLIP uses "All"; falls back to text_levels[0] when no row has it
 folds = 5
 runs = 1
-head_epochs = 3  # head-only stage (frozen trunk)
-full_epochs = 2  # everything unfrozen
+head_epochs = 2  # head-only stage (frozen trunk)
+full_epochs = 1  # everything unfrozen
 batch_size = 32
 lr_head = 1e-3
 lr_full = 1e-4
 patience = 3
 image_size = 64  # px
 small = True  # tiny CLIP towers / CNN (CPU); False = ViT-B CLIP and InceptionV3
-max_text_length = 48  # tokens
-text_layers = 2  # keep the first N layers of the text transformer (0 = all)
-max_rows = 0  # 0 = every row; N = the first N ids (CPU smoke runs)
+max_text_length = 24  # tokens
+text_layers = 1  # keep the first N layers of the text transformer (0 = all)
+max_rows = 200  # 0 = every row, N = the first N ids (CPU smoke runs)
 robocrys_limit = 120  # when a dataset must be built here
 trials = []  # massa2024 Table 2 trials to run with CLIP on the first dataset/target, e.g. ["T#1", "T#3"]
 device = "cpu"

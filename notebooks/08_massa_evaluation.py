@@ -19,7 +19,7 @@
 
 # %% tags=["parameters"]
 output_dir = "../outputs"
-figures_dir = "../paper_figures/massa2024"
+figures_dir = ""  # "" = <output_dir>/figures/massa2024; the committed real-run figures: ../paper_figures/massa2024
 mirror = ""  # unused; passed to every notebook by run_all.sh
 seed = 0
 profile = "quick"
@@ -34,7 +34,7 @@ import pandas as pd
 from matmodal.plots import massa as mp
 
 out = Path(output_dir) / "massa"
-figures = Path(figures_dir)
+figures = Path(figures_dir) if figures_dir else Path(output_dir) / "figures" / "massa2024"
 files = sorted(out.glob("scores_*.parquet"))
 scores = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
 if datasets and len(scores):
