@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 from pymatgen.core import Lattice, Structure
 
@@ -87,3 +88,21 @@ def test_png_has_no_time_stamp_and_carries_the_key(tmp_path):
         assert set(im.text) == {"matmodal-render-key", "matmodal-render-notes"}
         assert np.asarray(im).shape == (48, 48, 3)
     assert b"tIME" not in paths["cu"].read_bytes()
+
+
+def test_every_alexandria_mirror_entry_gets_a_picture(tmp_path, mirror_dir):
+    from matmodal.sources import alexandria
+
+    items = [(entry["data"]["mat_id"], Structure.from_dict(entry["structure"]))
+             for path in sorted((mirror_dir / "alexandria").glob("*.json.bz2"))
+             for entry in alexandria.iter_entries(path)]
+    paths, issues = render_many(items, tmp_path, RenderSettings(size=32), progress=False)
+    assert len(items) == 108 and set(paths) == {rid for rid, _ in items}
+    assert not [i for i in issues if i.severity == Severity.dropped]
+
+
+@pytest.mark.slow
+def test_every_mp_elastic_structure_gets_a_picture(tmp_path, mirror_dir):
+    items = mp_structures(mirror_dir, 1000)
+    paths, issues = render_many(items, tmp_path, RenderSettings(size=64), n_jobs=2, progress=False)
+    assert len(paths) == len(items) == 1000 and issues == []

@@ -12,6 +12,7 @@ from pymatgen.core import Structure
 from tqdm.auto import tqdm
 
 from matmodal.manifest import Issue, Severity
+from matmodal.modalities.image import colors
 from matmodal.modalities.image.render import (
     cache_key,
     png_bytes,
@@ -112,6 +113,7 @@ def render_many(
     done: list[Outcome] = []
     with bar:
         if n_jobs > 1 and len(jobs) > 1:
+            colors.color_table(settings.color_scheme)  # parse the YAML once; forked workers inherit it
             chunk = max(1, min(32, len(jobs) // (n_jobs * 8)))
             with ProcessPoolExecutor(max_workers=n_jobs) as pool:
                 for outcome in pool.map(_run, jobs, chunksize=chunk):
