@@ -67,7 +67,7 @@ def test_prepare_drops_rows_without_modalities_and_says_why(table):
 
 def test_text_levels_resolve_columns_and_derive_keywords():
     frame = pd.DataFrame({"material_id": ["a", "b"], "text_composition": ["Ti O 2", "Na Cl"],
-                          "text_robocrys": ["TiO2 is Rutile structured. All Ti–O bond lengths are 1.97 Å.", None]})
+                          "text_robocrys": ["TiO2 is Rutile structured. All Ti–O bond lengths are 1.97 Å.", float("nan")]})
     assert level_texts(frame, "formula").tolist() == ["Ti O 2", "Na Cl"]
     assert level_texts(frame, "all").tolist()[1] is None
     assert level_texts(frame, "keywords").tolist() == ["Ti O 2. All Ti–O bond lengths are 1.97 Å.", None]

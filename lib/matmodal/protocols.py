@@ -81,7 +81,9 @@ def cv_folds(train_ids: Sequence[str], n_folds: int = 5, seed: int = 0) -> list[
 
 def keywords_text(formula: str, description: str | None) -> str | None:
     """massa2024's 'Keywords' level: the formula and robocrys' bond-length sentences."""
-    return levels_from_description(formula, description)[TextLevel.keywords] if description else None
+    if not isinstance(description, str) or not description:  # None or NaN: no robocrys text
+        return None
+    return levels_from_description(formula, description)[TextLevel.keywords]
 
 
 def _first_column(table: pd.DataFrame, names: Sequence[str]) -> str | None:
