@@ -205,7 +205,7 @@ def atoms_to_draw(frac: np.ndarray, edges: Edges, settings: RenderSettings) -> t
     return site[first], image[first]
 
 
-def half_bonds(edges: Edges, n_sites: int, site: np.ndarray, image: np.ndarray, centres: np.ndarray):
+def half_bonds(edges: Edges, n_sites: int, site: np.ndarray, image: np.ndarray):
     """Half-bonds between drawn atoms: (row of the start atom, row of the end atom) pairs."""
     if not len(edges.i):
         return np.zeros(0, int), np.zeros(0, int)
@@ -263,7 +263,7 @@ def build_scene(structure: Structure, settings: RenderSettings) -> Scene:
     frac = np.mod(structure.frac_coords, 1.0)
     site, image = atoms_to_draw(frac, edges, settings)
     centres = (frac[site] + image) @ lattice
-    start, end = half_bonds(edges, len(structure), site, image, centres)
+    start, end = half_bonds(edges, len(structure), site, image)
     rgb = rgb_site[site]
     radii = colors.as_array(symbols, colors.display_radius, settings.radius_strategy)[site]
     poly = polyhedra(symbols, site, centres, rgb, start, end) if settings.polyhedra else []
