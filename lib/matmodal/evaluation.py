@@ -86,10 +86,27 @@ def row_order(labels: Sequence[str]) -> list[str]:
     return [x for x in order if x in set(labels)] + sorted(set(labels) - set(order))
 
 
+def target_order(targets: Sequence[str]) -> list[str]:
+    """Targets in the registry's order (costa2025's column order first)."""
+    from matmodal.targets import TargetName
+
+    rank = {name.value: i for i, name in enumerate(TargetName)}
+    return sorted(dict.fromkeys(targets), key=lambda t: (rank.get(t, len(rank)), t))
+
+
+def number(value: float, digits: int = 3, sign: bool = False) -> str:
+    """``digits`` decimals, or ``digits`` significant figures below 0.01 (e.g. Mag/vol)."""
+    if not np.isfinite(value):
+        return ""
+    plus = "+" if sign else ""
+    small = value != 0 and abs(value) < 0.01
+    return f"{value:{plus}.{digits}g}" if small else f"{value:{plus}.{digits}f}"
+
+
 def _cell(mean: float, sd: float, digits: int) -> str:
     if not np.isfinite(mean):
         return "–"
-    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if np.isfinite(sd) else "")
+    return number(mean, digits) + (f" ± {number(sd, digits)}" if np.isfinite(sd) else "")
 
 
 def metric_table(comparison: pd.DataFrame, metric: str, digits: int = 3, bold: bool = True) -> pd.DataFrame:
@@ -100,8 +117,8 @@ def metric_table(comparison: pd.DataFrame, metric: str, digits: int = 3, bold: b
 
     part = comparison[comparison["metric"] == metric]
     columns: dict[str, pd.Series] = {}
-    for target, rows in part.groupby("target", sort=False):
-        rows = rows.set_index("label")
+    for target in target_order(part["target"]):
+        rows = part[part["target"] == target].set_index("label")
         head = f"{LABELS.get(target, target)} ({UNITS.get(target, '')})" if metric in ("mae", "rmse") else LABELS.get(target, target)
         ours = pd.Series({k: _cell(r["mean"], r["sd"], digits) for k, r in rows.iterrows()})
         models = rows[rows["model"] == "automm"]["mean"].dropna()
@@ -110,8 +127,8 @@ def metric_table(comparison: pd.DataFrame, metric: str, digits: int = 3, bold: b
             ours[best] = f"**{ours[best]}**"
         columns[head] = ours
         if rows["paper"].notna().any():
-            columns[f"{head} paper"] = rows["paper"].map(lambda v: f"{v:.{digits}f}" if np.isfinite(v) else "")
-            columns[f"{head} Δ"] = rows["diff"].map(lambda v: f"{v:+.{digits}f}" if np.isfinite(v) else "")
+            columns[f"{head} paper"] = rows["paper"].map(lambda v: number(v, digits))
+            columns[f"{head} Δ"] = rows["diff"].map(lambda v: number(v, digits, sign=True))
     table = pd.DataFrame(columns)
     table = table.reindex(row_order(table.index))
     table.index.name = "Modalities"
@@ -132,7 +149,7 @@ def write_table(long: pd.DataFrame, wide: pd.DataFrame, folder: Path, stem: str,
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{stem}.csv", folder / f"{stem}.md", folder / f"{stem}.tex"]
     long.to_csv(paths[0], index=False, float_format="%.6g")
-    paths[1].write_text(f"{caption}\n\n{wide.to_markdown()}\n")
+    paths[1].write_text(f"{caption}\n\n{wide.to_markdown(disable_numparse=True)}\n")
     latex = wide.map(lambda s: latex_text(s.replace("**", "")))
     latex.columns = [latex_text(c) for c in latex.columns]
     latex.index = pd.Index([latex_text(i) for i in latex.index], name=wide.index.name)

@@ -274,7 +274,8 @@ def fit_predictor(split: SplitData, config: RunConfig, backbones: dict[str, Back
 
 def predict_frame(predictor: Any, frame: pd.DataFrame) -> np.ndarray:
     """Predictions as a float array (in the target's unit)."""
-    return np.asarray(predictor.predict(frame.drop(columns=[ID], errors="ignore"), as_pandas=False), dtype=float)
+    values = predictor.predict(frame.drop(columns=[ID], errors="ignore"), as_pandas=False)
+    return np.asarray(values, dtype=float).reshape(-1)
 
 
 def ablate(frame: pd.DataFrame, columns: list[str], modality: str, mode: str, seed: int,

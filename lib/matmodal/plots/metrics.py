@@ -14,7 +14,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from matmodal.evaluation import METRIC_LABELS, row_order
+from matmodal.evaluation import METRIC_LABELS, row_order, target_order
 from matmodal.targets import LABELS, UNITS
 
 
@@ -55,10 +55,21 @@ def grouped_bars(ax: Axes, part: pd.DataFrame, groups: Sequence[str], hues: Sequ
             paper_label = None
 
 
+def _handles(axes: Sequence[Axes]) -> tuple[list, list[str]]:
+    """Legend entries of all panels, each label once (panels miss models or paper values)."""
+    found: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            found.setdefault(label, handle)
+    paper = found.pop("costa2025", None)
+    found.update({"costa2025": paper} if paper is not None else {})
+    return list(found.values()), list(found)
+
+
 def metric_bars(comparison: pd.DataFrame, metric: str, ncols: int = 4) -> Figure:
     """Figures 1-2: one panel per target (own unit), bars = models, error bars = sd over seeds."""
     part = comparison[comparison["metric"] == metric]
-    targets = list(dict.fromkeys(part["target"]))
+    targets = target_order(part["target"])
     hues = row_order(part["label"].unique())
     colours = _palette(hues)
     ncols = min(ncols, len(targets))
@@ -71,7 +82,7 @@ def metric_bars(comparison: pd.DataFrame, metric: str, ncols: int = 4) -> Figure
         ax.set_ylabel(f"{METRIC_LABELS[metric]} ({UNITS.get(target, '')})")
     for ax in list(axes.flat)[len(targets):]:
         ax.set_visible(False)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    handles, labels = _handles(axes.flat)
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8,
                bbox_to_anchor=(0.5, -0.02 - 0.035 * (len(labels) // 5)))
     fig.tight_layout()
@@ -81,7 +92,7 @@ def metric_bars(comparison: pd.DataFrame, metric: str, ncols: int = 4) -> Figure
 def scaled_bars(comparison: pd.DataFrame, metrics: Sequence[str] = ("mae_mad", "rmse_rmsd")) -> Figure:
     """Figure 3: MAE/MAD (left) and RMSE/RMSD (right), x = target, bars = models; 1 = mean predictor."""
     part = comparison[comparison["metric"].isin(metrics)]
-    targets = list(dict.fromkeys(part["target"]))
+    targets = target_order(part["target"])
     hues = row_order(part["label"].unique())
     colours = _palette(hues)
     fig, axes = plt.subplots(1, len(metrics), figsize=(max(6.0, 1.6 * len(targets)) * len(metrics) / 1.4, 3.6),
@@ -91,7 +102,7 @@ def scaled_bars(comparison: pd.DataFrame, metrics: Sequence[str] = ("mae_mad", "
         ax.axhline(1.0, color="grey", lw=0.8, ls="--")
         ax.set_xticks(np.arange(len(targets)), [LABELS.get(t, t) for t in targets])
         ax.set_ylabel(METRIC_LABELS[metric])
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    handles, labels = _handles(axes.flat)
     fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 5), fontsize=8,
                bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout()
@@ -106,7 +117,7 @@ def heatmaps(comparison: pd.DataFrame, metrics: Sequence[str] = ("mae_mad", "rms
     for ax, metric in zip(axes.flat, metrics, strict=True):
         part = comparison[comparison["metric"] == metric]
         grid = part.pivot_table(index="label", columns="target", values=value, sort=False)
-        grid = grid.reindex(row_order(grid.index)).dropna(how="all")
+        grid = grid.reindex(index=row_order(grid.index), columns=target_order(grid.columns)).dropna(how="all")
         grid.columns = [LABELS.get(c, c) for c in grid.columns]
         sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="rocket_r", cbar_kws={"label": METRIC_LABELS[metric]},
                     annot_kws={"fontsize": 7})
@@ -142,7 +153,7 @@ def parity_plots(predictions: Mapping[str, pd.DataFrame], titles: Mapping[str, s
 def attribution_plot(attribution: pd.DataFrame, metric: str = "d_mae_mad") -> Figure:
     """Change in the test error of the all-modality model when one modality is removed or
     shuffled at test time (mean ± sd over seeds); one panel per target."""
-    targets = list(dict.fromkeys(attribution["target"]))
+    targets = target_order(attribution["target"])
     fig, axes = plt.subplots(1, len(targets), figsize=(3.4 * len(targets), 3.0), squeeze=False)
     for ax, target in zip(axes.flat, targets, strict=True):
         part = attribution[attribution["target"] == target]
