@@ -31,7 +31,7 @@ def grid_root(mirror_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     dataset = tiny_elastic(mirror_dir)
     grid = Grid(dataset.name, ["k_vrh"], ["tabular", "tabular+text", "image"], seeds=[0], settings=FAST)
-    results = run_grid(grid, dataset.table, root, keep_models="all", verbosity=0)
+    results = run_grid(grid, dataset.table, root, keep_models="all", verbosity=0, torch_threads=1)
     return root, grid, dataset, results
 
 
@@ -71,7 +71,7 @@ def test_rerun_skips_finished_runs_and_retries_failed_ones(grid_root):
 def test_same_seed_gives_identical_results_on_cpu(grid_root, tmp_path):
     root, _, dataset, first = grid_root
     grid = Grid(dataset.name, ["k_vrh"], ["tabular"], seeds=[0], settings=FAST)
-    second = run_grid(grid, dataset.table, tmp_path, keep_models="none", verbosity=0)
+    second = run_grid(grid, dataset.table, tmp_path, keep_models="none", verbosity=0, torch_threads=1)
     a = first.set_index("combination").loc[["gbm", "tabular"], ["mae", "rmse", "r2"]]
     b = second.set_index("combination").loc[["gbm", "tabular"], ["mae", "rmse", "r2"]]
     assert a.equals(b)
@@ -96,3 +96,28 @@ def test_predict_builds_the_same_modalities_for_a_new_cif(grid_root, mirror_dir,
     assert list(out.columns) == ["material_id", "input", "target", "prediction", "unit", "run_id"]
     assert out.loc[0, "target"] == "k_vrh" and out.loc[0, "unit"] == "GPa"
     assert out.loc[0, "prediction"] == pytest.approx(stored["y_pred"], rel=1e-4)
+
+
+def test_predict_reads_cif_poscar_and_alexandria_json(mirror_dir, tmp_path):
+    from pymatgen.core import Structure
+
+    from matmodal.predict import read_structures
+    from tests.fixtures import real_entries
+
+    entries = real_entries(mirror_dir)[:2]
+    (tmp_path / "dump.json").write_text(json.dumps({"entries": entries}))
+    structure = Structure.from_dict(entries[0]["structure"])
+    structure.to(filename=str(tmp_path / "POSCAR"))
+    found = read_structures([tmp_path / "dump.json", tmp_path / "POSCAR"])
+    assert [name for name, _, _ in found][:2] == [e["data"]["mat_id"] for e in entries]
+    assert found[2][0] == "POSCAR" and found[2][1].composition == structure.composition
+
+
+@pytest.mark.slow
+def test_parallel_grid_on_ray_matches_the_serial_one(grid_root, tmp_path):
+    _, _, dataset, serial = grid_root
+    grid = Grid(dataset.name, ["k_vrh"], ["tabular"], seeds=[0], settings=FAST)
+    parallel = run_grid(grid, dataset.table, tmp_path, parallel=2, keep_models="none")
+    a = serial.set_index("combination").loc[["mean", "gbm", "tabular"], "mae"]
+    b = parallel.set_index("combination").loc[["mean", "gbm", "tabular"], "mae"]
+    assert (parallel["status"] == "ok").all() and np.allclose(a, b, rtol=1e-5)

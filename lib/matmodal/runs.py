@@ -17,7 +17,8 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,20 @@ def _ray_map(jobs: list[tuple[RunConfig, Path, bool]], table: pd.DataFrame, para
     return ray.get(futures)
 
 
+@contextmanager
+def torch_thread_count(threads: int | None) -> Iterator[None]:
+    """Use ``threads`` torch intra-op threads inside the block (None: leave as is)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_grid(
     grid: Grid | Iterable[RunConfig], table: pd.DataFrame, root: Path, *, parallel: int = 1,
     retry_failed: bool = True, keep_models: str = "first_seed", cache_dir: Path | None = None,
@@ -145,10 +160,6 @@ def run_grid(
     ``torch_threads`` sets torch's intra-op threads for serial runs (1 is often fastest on a
     shared small CPU; thread counts can change float summation order, so compare at equal settings).
     """
-    if torch_threads:
-        import torch
-
-        torch.set_num_threads(torch_threads)
     configs = grid.configs() if isinstance(grid, Grid) else list(grid)
     seeds = sorted({c.seed for c in configs}) or [0]
     jobs = []
@@ -162,10 +173,11 @@ def run_grid(
     if parallel > 1 and len(jobs) > 1:
         _ray_map(jobs, table, parallel, cache_dir)
     else:
-        for i, (config, folder, keep) in enumerate(jobs, 1):
-            result = execute(config, table, folder, cache_dir=cache_dir, keep_model=keep, verbosity=verbosity)
-            print(f"[grid] {i}/{len(jobs)} {config.run_id}: {result['status']} in {result['wall_s']:.1f} s",
-                  flush=True)
+        with torch_thread_count(torch_threads):
+            for i, (config, folder, keep) in enumerate(jobs, 1):
+                result = execute(config, table, folder, cache_dir=cache_dir, keep_model=keep, verbosity=verbosity)
+                print(f"[grid] {i}/{len(jobs)} {config.run_id}: {result['status']} in {result['wall_s']:.1f} s",
+                      flush=True)
     return results_frame(root, [run_dir(root, c) for c in configs])
 
 

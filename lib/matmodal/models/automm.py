@@ -327,8 +327,21 @@ def run_summary(split: SplitData, pred: np.ndarray, config: RunConfig, started: 
         "n_labelled": split.n_labelled, "n_train": len(split.train), "n_test": len(split.test),
         "n_missing_modality": split.n_missing_modality,
         "feature_columns": split.columns,
-        "wall_s": round(time.perf_counter() - started, 2), "torch_threads": _threads(), **extra,
+        "wall_s": round(time.perf_counter() - started, 2), "torch_threads": _threads(),
+        "provenance": run_provenance(config), **extra,
     }
+
+
+def run_provenance(config: RunConfig) -> dict[str, Any]:
+    """:func:`matmodal.provenance.base` plus the run's seed and the library versions."""
+    from importlib.metadata import version
+
+    from matmodal import provenance
+    from matmodal.config import get_settings
+
+    libraries = ("autogluon.multimodal", "torch", "transformers", "timm", "scikit-learn")
+    return provenance.base(get_settings(), seed=config.seed, backbone_profile=config.backbone_profile,
+                           versions={name: version(name) for name in libraries})
 
 
 def train_automm(table: pd.DataFrame, config: RunConfig, run_dir: Path, *, cache_dir: Path | None = None,
