@@ -164,8 +164,9 @@ def write_tables(comparison: pd.DataFrame, folder: Path, prefix: str = "", digit
         number = TABLE_NUMBERS.get(metric)
         name = f"table{number}_{metric}" if number else f"table_{metric}"
         paper = f" (costa2025 Table {number} beside ours)" if number else ""
-        caption = f"{METRIC_LABELS[metric]} on the test split, mean ± sd over seeds{paper}."
         part = comparison[comparison["metric"] == metric]
+        seeds = f"{part['n_seeds'].min()}–{part['n_seeds'].max()}" if len(part) else "0"
+        caption = f"{METRIC_LABELS[metric]} on the test split, mean ± sd over seeds ({seeds} per cell){paper}."
         written[metric] = write_table(part, metric_table(comparison, metric, digits), folder,
                                       f"{prefix}{name}", caption)
     return written

@@ -110,17 +110,17 @@ def scaled_bars(comparison: pd.DataFrame, metrics: Sequence[str] = ("mae_mad", "
 
 
 def heatmaps(comparison: pd.DataFrame, metrics: Sequence[str] = ("mae_mad", "rmse_rmsd"),
-             value: str = "mean") -> Figure:
+             value: str = "mean", vmax: float = 2.0) -> Figure:
     """Figure 4: heat maps (models × targets) of the scaled errors; ``value="paper"`` draws the
-    paper's numbers instead of ours."""
+    paper's numbers instead of ours. Colours saturate at ``vmax`` (the numbers do not)."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2), squeeze=False)
     for ax, metric in zip(axes.flat, metrics, strict=True):
         part = comparison[comparison["metric"] == metric]
         grid = part.pivot_table(index="label", columns="target", values=value, sort=False)
         grid = grid.reindex(index=row_order(grid.index), columns=target_order(grid.columns)).dropna(how="all")
         grid.columns = [LABELS.get(c, c) for c in grid.columns]
-        sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="rocket_r", cbar_kws={"label": METRIC_LABELS[metric]},
-                    annot_kws={"fontsize": 7})
+        sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="rocket_r", vmin=0.0, vmax=vmax,
+                    cbar_kws={"label": METRIC_LABELS[metric], "extend": "max"}, annot_kws={"fontsize": 7})
         ax.set_ylabel("")
         ax.set_title(f"{METRIC_LABELS[metric]} ({'costa2025' if value == 'paper' else 'ours'})")
     fig.tight_layout()
@@ -154,8 +154,12 @@ def attribution_plot(attribution: pd.DataFrame, metric: str = "d_mae_mad") -> Fi
     """Change in the test error of the all-modality model when one modality is removed or
     shuffled at test time (mean ± sd over seeds); one panel per target."""
     targets = target_order(attribution["target"])
-    fig, axes = plt.subplots(1, len(targets), figsize=(3.4 * len(targets), 3.0), squeeze=False)
-    for ax, target in zip(axes.flat, targets, strict=True):
+    ncols = min(4, len(targets))
+    nrows = -(-len(targets) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 3.0 * nrows), squeeze=False)
+    for ax in list(axes.flat)[len(targets):]:
+        ax.set_visible(False)
+    for ax, target in zip(axes.flat, targets, strict=False):
         part = attribution[attribution["target"] == target]
         sns.barplot(part, x="modality", y=metric, hue="mode", ax=ax, errorbar="sd", capsize=0.1,
                     err_kws={"linewidth": 0.8})
