@@ -79,3 +79,12 @@ def test_hyperparameters_train_by_epochs_on_the_chosen_backbones(tmp_path):
     assert not any("time_limit" in k for k in hp)
     single = automm_hyperparameters(RunConfig("d", "k_vrh", "text"), resolve_backbones(RunConfig("d", "k_vrh", "text")))
     assert single["model.names"] == ["hf_text"]
+
+
+def test_paper_profile_without_the_hub_fails_with_the_reason_recorded(mirror_dir, tmp_path):
+    from matmodal.runs import Grid, run_grid
+
+    dataset = tiny_elastic(mirror_dir)
+    grid = Grid(dataset.name, ["k_vrh"], ["text"], baselines=(), settings={"backbone_profile": "paper"})
+    result = run_grid(grid, dataset.table, tmp_path, verbosity=0).iloc[0]
+    assert result["status"] == "failed" and "huggingface" in result["reason"].lower()
