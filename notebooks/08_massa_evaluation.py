@@ -25,6 +25,7 @@ seed = 0
 profile = "quick"
 datasets = []  # [] = every scores file found
 stacked_dataset = "mp_elastic"  # dataset of the stage figure (massa2024 Fig. 2 layout)
+grid_dir = ""  # costa2025 grid results folder ("" = <output_dir>/runs)
 
 # %%
 from pathlib import Path
@@ -96,14 +97,20 @@ grid = pd.DataFrame()
 try:
     from matmodal.runs import results_frame
 
-    grid = results_frame(Path(output_dir) / "runs")
+    grid = results_frame(Path(grid_dir) if grid_dir else Path(output_dir) / "runs")
 except (ImportError, FileNotFoundError, ValueError) as error:
     print(f"no costa2025 grid results: {error}")
-if len(grid) and len(summary):
-    ok = grid[(grid.status == "ok") & grid.dataset.isin(summary.dataset.unique())]
-    automm = ok.groupby(["dataset", "target", "label"])[["r2", "rmse"]].agg(["mean", "std"]).round(3)
-    automm.to_csv(figures / "costa_grid_same_split.csv")
-    display(automm)  # noqa: F821
+if len(grid) and len(summary):  # the grid's seed-`seed` split is the protocol's test split (same ids, same seed)
+    ok = grid[(grid.status == "ok") & (grid.seed == seed) & grid.dataset.isin(summary.dataset.unique())]
+    ours = summary[summary.split.isin(["test", "test_ensemble"])]
+    ours = ours.assign(label=ours.family + ": " + ours.stage + ours.text_level.map(lambda t: f" ({t})" if t else "")
+                       + " [" + ours.split + "]")
+    beside = pd.concat([ok.assign(source="costa2025 grid (AutoGluon)")[["dataset", "target", "label", "source", "r2", "rmse", "n_test"]],
+                        ours.assign(source="massa2024 models").rename(columns={"r2_mean": "r2", "rmse_mean": "rmse"})[
+                            ["dataset", "target", "label", "source", "r2", "rmse"]]], ignore_index=True)
+    beside = beside[beside.target.isin(ours.target.unique())].sort_values(["dataset", "target", "source", "label"])
+    beside.to_csv(figures / "beside_costa_grid_test.csv", index=False)
+    display(beside.round(3))  # noqa: F821
 
 # %% [markdown]
 # ## Figures: stage bars (with the paper's values) and learning curves
