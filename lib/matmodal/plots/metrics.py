@@ -130,7 +130,7 @@ def heatmaps(comparison: pd.DataFrame, metrics: Sequence[str] = ("mae_mad", "rms
 def parity_plots(predictions: Mapping[str, pd.DataFrame], titles: Mapping[str, str] | None = None,
                  ncols: int = 4) -> Figure:
     """Predicted vs true per target (``y_true``, ``y_pred`` columns), with the y = x line."""
-    names = list(predictions)
+    names = target_order(list(predictions))
     ncols = min(ncols, len(names))
     nrows = -(-len(names) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.2 * nrows), squeeze=False)
