@@ -106,7 +106,10 @@ def number(value: float, digits: int = 3, sign: bool = False) -> str:
 def _cell(mean: float, sd: float, digits: int) -> str:
     if not np.isfinite(mean):
         return "–"
-    return number(mean, digits) + (f" ± {number(sd, digits)}" if np.isfinite(sd) else "")
+    if not np.isfinite(sd):
+        return number(mean, digits)
+    small = mean != 0 and abs(mean) < 0.01  # the sd follows the mean's format
+    return f"{number(mean, digits)} ± {number(sd, digits) if small else f'{sd:.{digits}f}'}"
 
 
 def metric_table(comparison: pd.DataFrame, metric: str, digits: int = 3, bold: bool = True) -> pd.DataFrame:
@@ -165,7 +168,8 @@ def write_tables(comparison: pd.DataFrame, folder: Path, prefix: str = "", digit
         name = f"table{number}_{metric}" if number else f"table_{metric}"
         paper = f" (costa2025 Table {number} beside ours)" if number else ""
         part = comparison[comparison["metric"] == metric]
-        seeds = f"{part['n_seeds'].min()}–{part['n_seeds'].max()}" if len(part) else "0"
+        low, high = (part["n_seeds"].min(), part["n_seeds"].max()) if len(part) else (0, 0)
+        seeds = f"{low}" if low == high else f"{low}–{high}"
         caption = f"{METRIC_LABELS[metric]} on the test split, mean ± sd over seeds ({seeds} per cell){paper}."
         written[metric] = write_table(part, metric_table(comparison, metric, digits), folder,
                                       f"{prefix}{name}", caption)

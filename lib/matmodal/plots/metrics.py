@@ -19,11 +19,11 @@ from matmodal.targets import LABELS, UNITS
 
 
 def save_figure(fig: Figure, folder: Path, stem: str, dpi: int = 200) -> list[Path]:
-    """Write ``<stem>.png`` and ``<stem>.pdf`` into ``folder``."""
+    """Write ``<stem>.png`` and ``<stem>.pdf`` into ``folder`` (same figure -> same bytes)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{stem}.png", folder / f"{stem}.pdf"]
-    for path in paths:
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    fig.savefig(paths[0], dpi=dpi, bbox_inches="tight")
+    fig.savefig(paths[1], dpi=dpi, bbox_inches="tight", metadata={"CreationDate": None})  # reproducible bytes
     return paths
 
 
