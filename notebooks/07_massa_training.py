@@ -39,11 +39,12 @@ patience = 3
 image_size = 64  # px
 small = True  # tiny CLIP towers / CNN (CPU); False = ViT-B CLIP and InceptionV3
 max_text_length = 24  # tokens
-text_layers = 1  # keep the first N layers of the text transformer (0 = all)
-max_rows = 200  # 0 = every row, N = the first N ids (CPU smoke runs)
+text_layers = 1  # keep the first N layers of the text transformer; 0: all
+max_rows = 200  # 0: every row; N: the first N ids (CPU smoke runs)
 robocrys_limit = 120  # when a dataset must be built here
 trials = []  # massa2024 Table 2 trials to run with CLIP on the first dataset/target, e.g. ["T#1", "T#3"]
 device = "cpu"
+torch_threads = 2  # torch intra-op threads (0: torch's default)
 
 # %%
 import json
@@ -68,7 +69,8 @@ from matmodal.protocols import (
     trial_configs,
 )
 
-torch.set_num_threads(2)
+if torch_threads:
+    torch.set_num_threads(torch_threads)
 settings = Settings(mirror_dir=Path(mirror) if mirror else None, output_dir=Path(output_dir), seed=seed,
                     **({"cache_dir": Path(cache_dir)} if cache_dir else {}))
 out = settings.output_dir / "massa"

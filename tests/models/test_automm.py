@@ -81,6 +81,7 @@ def test_hyperparameters_train_by_epochs_on_the_chosen_backbones(tmp_path):
     assert single["model.names"] == ["hf_text"]
 
 
+@pytest.mark.slow
 def test_paper_profile_without_the_hub_fails_with_the_reason_recorded(mirror_dir, tmp_path):
     from matmodal.runs import Grid, run_grid
 
