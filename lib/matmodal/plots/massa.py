@@ -172,6 +172,40 @@ def clip_table(scores: pd.DataFrame, dataset: str, target: str) -> pd.DataFrame:
     return table
 
 
+def trial_table(trials: pd.DataFrame, target: str, reference: pd.DataFrame | None = None) -> pd.DataFrame:
+    """massa2024 Table 2 layout: per trial its hyper-parameters, ours (val = folds average, test =
+    fold-model average; mean ± sd over runs) and the paper's values beside them. The paper's
+    trials are for the formation energy (eV/atom): R² compares across targets, RMSE only there.
+
+    ``trials``: notebook 07's ``trials_*.parquet`` (protocol scores + a ``trial`` column).
+    ``reference``: :data:`matmodal.protocols.TRIALS` (default).
+    """
+    if reference is None:
+        from matmodal.protocols import TRIALS as reference
+    part = trials[(trials.target == target) & (trials.family == "clip") & trials.split.isin(["val", "test"])]
+    if part.empty:
+        raise ValueError(f"no CLIP trial scores for target {target!r}")
+    per_run = part.groupby(["trial", "split", "run"])[["r2", "rmse"]].mean()
+    stats = per_run.groupby(["trial", "split"]).agg(["mean", "std"])
+    stats.columns = [f"{m}_{'sd' if s == 'std' else s}" for m, s in stats.columns]
+    digits = _digits(target)
+    rows = {}
+    for trial in sorted(part.trial.unique()):
+        ref = reference.loc[trial] if trial in reference.index else None
+        row = {"batch": "–", "lr": "–", "patience": "–", "patch": "–"} if ref is None else {
+            "batch": int(ref.batch_size), "lr": f"{ref.lr:g}", "patience": int(ref.patience), "patch": int(ref.patch)}
+        for split in ("val", "test"):
+            cell = stats.loc[[(trial, split)]] if (trial, split) in stats.index else pd.DataFrame()
+            row[f"{split} ours"] = _cell(cell, digits)
+            row[f"{split} paper"] = "–" if ref is None else \
+                f"{ref[f'paper_{split}_r2']:.2f} / {ref[f'paper_{split}_rmse']:g}"
+        rows[trial] = row
+    table = pd.DataFrame(rows).T
+    table.index.name = (f"CLIP trials, ours {LABELS.get(target, target)} [{UNITS.get(target, '')}]; "
+                        "paper: formation energy [eV/atom]")
+    return table
+
+
 def cross_table(summary: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     """Both model families (and the mean baseline) on every dataset × target: R² / RMSE, mean ± sd."""
     part = summary[summary.split == split]

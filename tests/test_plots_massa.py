@@ -1,0 +1,74 @@
+"""massa2024 tables and figures from real protocol scores (mirror charge-density slices, tiny models)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from matmodal.models.clip import ClipSpec
+from matmodal.models.torch_common import StageConfig, TrainConfig
+from matmodal.plots import massa as mp
+from matmodal.protocols import (
+    ProtocolConfig,
+    clip_trainer,
+    mean_trainer,
+    prepare,
+    run_protocol,
+    trial_configs,
+)
+from matmodal.protocols import density_slice_table as density_table
+
+SMALL = ClipSpec(patch_size=16, image_size=32, width=32, projection_dim=16, max_text_length=16)
+
+
+@pytest.fixture(scope="module")
+def experiment(mirror_dir, tmp_path_factory):
+    table = density_table(mirror_dir, tmp_path_factory.mktemp("ecd"), n=70)
+    return prepare(table.head(30), "k_vrh", ["formula"], dataset="mirror-ecd")
+
+
+@pytest.fixture(scope="module")
+def scores(experiment):
+    torch.set_num_threads(1)
+    train = TrainConfig(stages=(StageConfig("head", 1, 1e-3), StageConfig("full", 1, 1e-4)), batch_size=8)
+    trainers = {"mean": mean_trainer(), "clip": clip_trainer(SMALL, train, "formula")}
+    return run_protocol(experiment, trainers, ProtocolConfig(n_folds=2, runs=2), log=lambda _: None)
+
+
+def test_summary_averages_folds_then_runs(scores):
+    summary = mp.summarise(scores)
+    row = summary[(summary.family == "clip") & (summary.split == "test")].iloc[0]
+    per_run = scores[(scores.family == "clip") & (scores.split == "test")].groupby("run").r2.mean()
+    assert row.runs == 2
+    assert row.r2_mean == pytest.approx(per_run.mean()) and row.r2_sd == pytest.approx(per_run.std(ddof=1))
+
+
+def test_clip_and_cross_tables_show_ours_beside_the_paper(scores):
+    clip = mp.clip_table(scores, "mirror-ecd", "k_vrh")
+    assert list(clip.index) == ["#1 val", "#1 test", "#2 val", "#2 test", "⟨#⟩ val", "⟨#⟩ test"]
+    assert clip.loc["⟨#⟩ test", "paper R² / RMSE"] == "0.83 / 32.1"  # massa2024 Table 1, K_VRH
+    cross = mp.cross_table(mp.summarise(scores))
+    assert set(cross.index) == {"baseline: mean", "clip: clip (formula)"}
+    assert cross.loc["baseline: mean"].iloc[0].count("±") == 2  # R² ± sd / RMSE ± sd over the 2 runs
+
+
+def test_trial_table_puts_hyper_parameters_and_paper_beside_ours(experiment):
+    base = TrainConfig(stages=(StageConfig("head", 1, 1e-3), StageConfig("full", 1, 1e-4)), batch_size=8)
+    frames = []
+    for trial in ("T#1", "T#4"):
+        config, patch = trial_configs(base)[trial]
+        spec = ClipSpec(**{**SMALL.__dict__, "patch_size": patch, "image_size": 64})
+        frame = run_protocol(experiment, {"clip": clip_trainer(spec, config, "formula")},
+                             ProtocolConfig(n_folds=2, runs=1), log=lambda _: None)
+        frames.append(frame.assign(trial=trial))
+
+
+    table = mp.trial_table(pd.concat(frames, ignore_index=True), "k_vrh")
+    assert list(table.index) == ["T#1", "T#4"]
+    assert table.loc["T#4", ["batch", "lr", "patience", "patch"]].tolist() == [32, "0.00015", 50, 16]
+    assert table.loc["T#1", "test paper"] == "0.85 / 0.4127"
+    assert all(np.isfinite(float(cell.split(" / ")[0])) for cell in table[["val ours", "test ours"]].to_numpy().ravel())
+    with pytest.raises(ValueError, match="no CLIP trial scores"):
+        mp.trial_table(frames[0], "g_vrh")
