@@ -20,7 +20,7 @@
 # Data: Materials Project (CC-BY-4.0) and the test files listed in the mirror README.
 
 # %% tags=["parameters"]
-mirror = "../../shared/mirror"  # local mirror directory ("" = Materials Project API, needs MP_API_KEY)
+mirror = "../../shared/mirror"  # local mirror directory; "": Materials Project API, needs MP_API_KEY
 source = "mp-864620"  # CaSmCd2 (Fm-3m ternary, MP 32³ grid); or a loose mirror density (Si_diamond, Fe3O4, Li_nospin, Li_spin, Fe_spin, H2O) or an MP id
 plane = [1, 1, 1]  # Miller indices of the cut, in the basis of the density's cell
 supercell = 8  # n for the n×n×n block the square must fit in
@@ -33,7 +33,7 @@ any_lattice = True  # mirror: keep non-FCC materials (only 2 mirror grids with a
 robocrys = True  # text levels (robocrys ~5 s per structure, cached)
 seed = 0
 output_dir = "../outputs"
-cache_dir = ""  # "" = ~/.cache/matmodal
+cache_dir = ""  # "": ~/.cache/matmodal
 
 # %%
 from pathlib import Path

@@ -18,12 +18,12 @@
 # training rows, several runs. Every score row records which backbones were pretrained, and from where.
 
 # %% tags=["parameters"]
-mirror = "../../shared/mirror"  # local mirror directory ("" = download from the sources)
+mirror = "../../shared/mirror"  # local mirror directory; "": download from the sources
 output_dir = "../outputs"
-cache_dir = ""  # "" = ~/.cache/matmodal
+cache_dir = ""  # "": ~/.cache/matmodal
 seed = 0
 profile = "quick"  # backbones: quick/full -> offline (random init or bundled MiniLM), paper -> hub names
-datasets = ["mp_elastic", "density_slices", "massa"]  # also: alexandria; density_slices = mirror total-density slices
+datasets = ["mp_elastic", "density_slices", "massa"]  # also: alexandria; density_slices: mirror total-density slices
 targets = {"mp_elastic": ["k_vrh"], "alexandria": ["e_form"], "massa": ["k_vrh"], "density_slices": ["k_vrh"]}
 families = ["clip", "stacked"]  # model families (the mean-predictor baseline always runs)
 text_levels = ["formula"]  # formula, keywords, all: one protocol per level (rows with that text)
@@ -37,7 +37,7 @@ lr_head = 1e-3
 lr_full = 1e-4
 patience = 3
 image_size = 64  # px
-small = True  # tiny CLIP towers / CNN (CPU); False = ViT-B CLIP and InceptionV3
+small = True  # tiny CLIP towers / CNN (CPU); False: ViT-B CLIP and InceptionV3
 max_text_length = 24  # tokens
 text_layers = 1  # keep the first N layers of the text transformer; 0: all
 max_rows = 200  # 0: every row; N: the first N ids (CPU smoke runs)

@@ -19,13 +19,13 @@
 
 # %% tags=["parameters"]
 output_dir = "../outputs"
-figures_dir = ""  # "" = <output_dir>/figures/massa2024; the committed real-run figures: ../paper_figures/massa2024
+figures_dir = ""  # "": <output_dir>/figures/massa2024; the committed real-run figures: ../paper_figures/massa2024
 mirror = ""  # unused; passed to every notebook by run_all.sh
 seed = 0
 profile = "quick"
-datasets = []  # [] = every scores file found
+datasets = []  # []: every scores file found
 stacked_dataset = "mp_elastic"  # dataset of the stage figure (massa2024 Fig. 2 layout)
-grid_dir = ""  # costa2025 grid results folder ("" = <output_dir>/runs)
+grid_dir = ""  # costa2025 grid results folder; "": <output_dir>/runs
 
 # %%
 from pathlib import Path

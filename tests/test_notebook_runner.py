@@ -34,6 +34,32 @@ def test_profiles_file_names_every_notebook_profile():
     assert set(profiles) == {"quick", "full", "paper"}
 
 
+def test_every_profile_parameter_is_a_declared_notebook_parameter(tmp_path, caplog):
+    """papermill must parse every line of each `parameters` cell, and profiles.yaml may only set
+    parameters a notebook declares (a typo would otherwise be injected and silently ignored)."""
+    from pathlib import Path
+
+    import jupytext
+    import nbformat
+    import papermill
+    import yaml
+
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    profiles = yaml.safe_load((root / "profiles.yaml").read_text())
+    common = {"mirror", "output_dir", "seed"}  # what run_all passes to every notebook
+    for source in sorted(root.glob("[0-9][0-9]_*.py")):
+        notebook = jupytext.read(source)
+        notebook.metadata["kernelspec"] = {"name": notebook_runner.KERNEL, "language": "python", "display_name": "x"}
+        path = tmp_path / f"{source.stem}.ipynb"
+        nbformat.write(notebook, path)
+        caplog.clear()
+        declared = set(papermill.inspect_notebook(str(path)))
+        assert not [r.message for r in caplog.records if "Unable to parse" in r.message], source.name
+        assert common <= declared, source.name
+        for profile, sections in profiles.items():
+            assert set(sections.get(source.stem) or {}) <= declared, (profile, source.name)
+
+
 def _notebook(path, body):
     path.write_text('# %% tags=["parameters"]\nvalue = 1\n\n# %%\n' + body + "\n")
 

@@ -54,7 +54,7 @@ def test_clip_and_cross_tables_show_ours_beside_the_paper(scores):
     assert cross.loc["baseline: mean"].iloc[0].count("±") == 2  # R² ± sd / RMSE ± sd over the 2 runs
 
 
-def test_trial_table_puts_hyper_parameters_and_paper_beside_ours(experiment):
+def test_trial_table_puts_hyper_parameters_and_paper_beside_ours(experiment, tmp_path):
     base = TrainConfig(stages=(StageConfig("head", 1, 1e-3), StageConfig("full", 1, 1e-4)), batch_size=8)
     frames = []
     for trial in ("T#1", "T#4"):
@@ -70,5 +70,7 @@ def test_trial_table_puts_hyper_parameters_and_paper_beside_ours(experiment):
     assert table.loc["T#4", ["batch", "lr", "patience", "patch"]].tolist() == [32, "0.00015", 50, 16]
     assert table.loc["T#1", "test paper"] == "0.85 / 0.4127"
     assert all(np.isfinite(float(cell.split(" / ")[0])) for cell in table[["val ours", "test ours"]].to_numpy().ravel())
+    md, tex = mp.write(table, frames[0], tmp_path, "trials", "CLIP trials")[1:]
+    assert "| T#4 " in md.read_text() and "T\\#4" in tex.read_text()
     with pytest.raises(ValueError, match="no CLIP trial scores"):
         mp.trial_table(frames[0], "g_vrh")

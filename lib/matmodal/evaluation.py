@@ -153,7 +153,7 @@ def write_table(long: pd.DataFrame, wide: pd.DataFrame, folder: Path, stem: str,
     paths = [folder / f"{stem}.csv", folder / f"{stem}.md", folder / f"{stem}.tex"]
     long.to_csv(paths[0], index=False, float_format="%.6g")
     paths[1].write_text(f"{caption}\n\n{wide.to_markdown(disable_numparse=True)}\n")
-    latex = wide.map(lambda s: latex_text(s.replace("**", "")))
+    latex = wide.map(lambda s: latex_text(str(s).replace("**", "")))
     latex.columns = [latex_text(c) for c in latex.columns]
     latex.index = pd.Index([latex_text(i) for i in latex.index], name=wide.index.name)
     paths[2].write_text(latex.to_latex(caption=latex_text(caption), label=f"tab:{stem}", escape=False))
