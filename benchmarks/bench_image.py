@@ -90,11 +90,13 @@ def main() -> None:
     for size in (224, 512):
         timed_batch(items, RenderSettings(size=size), args.jobs, f"cutoff bonds, {size} px")
     subset = items[: args.crystalnn]
-    timed_batch(subset, RenderSettings(bonds="crystalnn"), args.jobs, "CrystalNN bonds, 224 px")
-    timed_batch(subset, RenderSettings.crystal_toolkit(), args.jobs, "CrystalNN + polyhedra, 224 px")
+    if subset:  # --crystalnn 0 skips the (slow) CrystalNN rows
+        timed_batch(subset, RenderSettings(bonds="crystalnn"), args.jobs, "CrystalNN bonds, 224 px")
+        timed_batch(subset, RenderSettings.crystal_toolkit(), args.jobs, "CrystalNN + polyhedra, 224 px")
     for settings in (RenderSettings(size=224), RenderSettings(size=512)):
         stage_breakdown(items[:200], settings)
-    stage_breakdown(subset, RenderSettings(bonds="crystalnn"))
+    if subset:
+        stage_breakdown(subset, RenderSettings(bonds="crystalnn"))
     print(f"load average after: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
