@@ -24,7 +24,7 @@ mirror = ""  # unused; passed to every notebook by run_all.sh
 seed = 0
 profile = "quick"
 datasets = []  # []: every scores file found
-stacked_dataset = "mp_elastic"  # dataset of the stage figure (massa2024 Fig. 2 layout)
+stacked_dataset = "mp_elastic"  # dataset of the stage figure (massa2024 Fig. 2 layout) and the learning curves
 grid_dir = ""  # costa2025 grid results folder; "": <output_dir>/runs
 
 # %%
@@ -136,7 +136,8 @@ if len(summary) and stacked_dataset in set(summary.dataset):
     fig = mp.stage_bars(summary, stacked_dataset, sorted(part.target.unique()))
     written += mp.save(fig, figures, f"stages_r2_{stacked_dataset}")
 if len(scores):
-    first = scores[scores.family != "baseline"].iloc[0]
+    models = scores[scores.family != "baseline"]
+    first = (models[models.dataset == stacked_dataset] if stacked_dataset in set(models.dataset) else models).iloc[0]
     curves = mp.curves_frame(scores[(scores.dataset == first.dataset) & (scores.target == first.target)],
                              first.family, first.stage, first.text_level)
     fig = mp.learning_curves(curves, f"{first.dataset} {first.target}: {first.family} {first.stage}")

@@ -228,7 +228,7 @@ def write(table: pd.DataFrame, long: pd.DataFrame, folder: Path, stem: str, capt
 
 def stage_bars(summary: pd.DataFrame, dataset: str, targets: Sequence[str], metric: str = "r2") -> Figure:
     """R² (or RMSE) per stage and split, error bars = sd over runs; paper Fig. 2 values as crosses."""
-    fig, axes = plt.subplots(1, len(targets), figsize=(5.2 * len(targets), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(targets), figsize=(6.4 * len(targets), 4.2), squeeze=False)
     paper = paper_stacked()
     for ax, target in zip(axes[0], targets, strict=True):
         part = summary[(summary.dataset == dataset) & (summary.target == target)
@@ -253,6 +253,7 @@ def stage_bars(summary: pd.DataFrame, dataset: str, targets: Sequence[str], metr
         if metric == "r2":
             ax.set_ylim(min(-0.2, float(np.nanmin(part.r2_mean)) - 0.05), 1.0)
         ax.tick_params(axis="x", labelsize=8)
+        plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
         ax.legend(fontsize=8, title=None)
     fig.suptitle("Stacked model stages (bars: ours, mean ± sd over runs; ×: massa2024 Fig. 2, ECD data)",
                  fontsize=10)
