@@ -65,6 +65,12 @@ def test_prepare_drops_rows_without_modalities_and_says_why(table):
                        table.material_id[2]: "no 'formula' text"}
 
 
+def test_prepare_keeps_no_rows_when_a_level_has_no_text(table):
+    experiment = prepare(table, "k_vrh", ["all"], dataset="mirror-ecd")  # no robocrys text on these rows
+    assert experiment.ids == [] and experiment.texts == {"all": []}
+    assert {i.reason for i in experiment.issues} == {"no 'all' text"} and len(experiment.issues) == len(table)
+
+
 def test_text_levels_resolve_columns_and_derive_keywords():
     frame = pd.DataFrame({"material_id": ["a", "b"], "text_composition": ["Ti O 2", "Na Cl"],
                           "text_robocrys": ["TiO2 is Rutile structured. All Ti–O bond lengths are 1.97 Å.", float("nan")]})

@@ -163,8 +163,9 @@ def prepare(table: pd.DataFrame, target: str, text_levels: Sequence[str] = (), i
         issues += [Issue(i, "massa_protocol", Severity.dropped, reason, dataset) for i in table.loc[new, ID]]
         dropped |= bad
     kept = table.loc[~dropped].sort_values(ID).reset_index(drop=True)
-    if image:
-        kept[IMAGE] = kept[_first_column(kept, IMAGE_COLUMNS)]
+    if image:  # the column is chosen on the whole table: every row may have been dropped
+        column = _first_column(table, IMAGE_COLUMNS)
+        kept[IMAGE] = kept[column] if column else pd.Series(dtype=object)
     texts = {level: level_texts(kept, level).tolist() for level in text_levels}
     return Experiment(dataset, target, kept, texts, issues)
 
