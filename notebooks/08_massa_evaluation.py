@@ -89,7 +89,7 @@ trial_files = sorted(out.glob("trials_*.parquet"))
 trials = pd.concat([pd.read_parquet(f) for f in trial_files], ignore_index=True) if trial_files else pd.DataFrame()
 for (dataset, target), part in trials.groupby(["dataset", "target"]) if len(trials) else []:
     table = mp.trial_table(part, target)
-    long = part[part.split.isin(["val", "test"])].groupby(["trial", "split", "run"])[["r2", "rmse"]].mean().reset_index()
+    long = mp.summarise(part[part.split.isin(["val", "test"])], keys=[*mp.KEYS, "trial"])
     written += mp.write(table, long, figures, f"trials_{dataset}_{target}",
                         f"CLIP trials on {dataset} {target} (paper: Table 2, formation energy)")
     display(table)  # noqa: F821

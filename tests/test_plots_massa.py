@@ -64,7 +64,6 @@ def test_trial_table_puts_hyper_parameters_and_paper_beside_ours(experiment, tmp
                              ProtocolConfig(n_folds=2, runs=1), log=lambda _: None)
         frames.append(frame.assign(trial=trial))
 
-
     table = mp.trial_table(pd.concat(frames, ignore_index=True), "k_vrh")
     assert list(table.index) == ["T#1", "T#4"]
     assert table.loc["T#4", ["batch", "lr", "patience", "patch"]].tolist() == [32, "0.00015", 50, 16]

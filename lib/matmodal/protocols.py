@@ -141,11 +141,11 @@ class Experiment:
         return {"input_ids": ids, "attention_mask": mask}
 
 
-def _missing(table: pd.DataFrame, target: str, levels: Sequence[str], image: bool) -> dict[str, pd.Series]:
+def _missing(table: pd.DataFrame, target: str, levels: Sequence[str], image: bool,
+             image_column: str | None) -> dict[str, pd.Series]:
     checks = {f"target {target} missing or NaN": ~np.isfinite(pd.to_numeric(table[target], errors="coerce"))}
     if image:
-        column = _first_column(table, IMAGE_COLUMNS)
-        paths = table[column] if column else pd.Series(None, index=table.index)
+        paths = table[image_column] if image_column else pd.Series(None, index=table.index)
         checks["no image"] = ~paths.map(lambda p: isinstance(p, str) and Path(p).is_file())
     for level in levels:
         checks[f"no '{level}' text"] = level_texts(table, level).isna()
@@ -155,7 +155,8 @@ def _missing(table: pd.DataFrame, target: str, levels: Sequence[str], image: boo
 def prepare(table: pd.DataFrame, target: str, text_levels: Sequence[str] = (), image: bool = True,
             dataset: str = "") -> Experiment:
     """Keep the rows with the target, the image (if needed) and every text level; note the others."""
-    checks = _missing(table, target, text_levels, image)
+    image_column = _first_column(table, IMAGE_COLUMNS)  # on the whole table: every row may be dropped
+    checks = _missing(table, target, text_levels, image, image_column)
     dropped = pd.Series(False, index=table.index)
     issues = []
     for reason, bad in checks.items():
@@ -163,9 +164,8 @@ def prepare(table: pd.DataFrame, target: str, text_levels: Sequence[str] = (), i
         issues += [Issue(i, "massa_protocol", Severity.dropped, reason, dataset) for i in table.loc[new, ID]]
         dropped |= bad
     kept = table.loc[~dropped].sort_values(ID).reset_index(drop=True)
-    if image:  # the column is chosen on the whole table: every row may have been dropped
-        column = _first_column(table, IMAGE_COLUMNS)
-        kept[IMAGE] = kept[column] if column else pd.Series(dtype=object)
+    if image:
+        kept[IMAGE] = kept[image_column] if image_column else pd.Series(dtype=object)
     texts = {level: level_texts(kept, level).tolist() for level in text_levels}
     return Experiment(dataset, target, kept, texts, issues)
 

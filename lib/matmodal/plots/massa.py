@@ -92,12 +92,14 @@ def paper_stacked() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summarise(scores: pd.DataFrame, metrics: Sequence[str] = ("r2", "rmse")) -> pd.DataFrame:
-    """Mean ± sd over runs of the per-run fold averages: KEYS + ``<metric>_mean``/``_sd``, runs."""
-    per_run = scores.groupby([*KEYS, "run"], dropna=False)[list(metrics)].mean().reset_index()
-    stats = per_run.groupby(KEYS, dropna=False)[list(metrics)].agg(["mean", "std"])
+def summarise(scores: pd.DataFrame, metrics: Sequence[str] = ("r2", "rmse"),
+              keys: Sequence[str] = KEYS) -> pd.DataFrame:
+    """Mean ± sd over runs of the per-run fold averages: ``keys`` + ``<metric>_mean``/``_sd``, runs."""
+    keys = list(keys)
+    per_run = scores.groupby([*keys, "run"], dropna=False)[list(metrics)].mean().reset_index()
+    stats = per_run.groupby(keys, dropna=False)[list(metrics)].agg(["mean", "std"])
     stats.columns = [f"{m}_{'sd' if s == 'std' else s}" for m, s in stats.columns]
-    stats["runs"] = per_run.groupby(KEYS, dropna=False)["run"].nunique()
+    stats["runs"] = per_run.groupby(keys, dropna=False)["run"].nunique()
     return stats.reset_index()
 
 
@@ -185,9 +187,7 @@ def trial_table(trials: pd.DataFrame, target: str, reference: pd.DataFrame | Non
     part = trials[(trials.target == target) & (trials.family == "clip") & trials.split.isin(["val", "test"])]
     if part.empty:
         raise ValueError(f"no CLIP trial scores for target {target!r}")
-    per_run = part.groupby(["trial", "split", "run"])[["r2", "rmse"]].mean()
-    stats = per_run.groupby(["trial", "split"]).agg(["mean", "std"])
-    stats.columns = [f"{m}_{'sd' if s == 'std' else s}" for m, s in stats.columns]
+    stats = summarise(part, keys=["trial", "split"]).set_index(["trial", "split"])
     digits = _digits(target)
     rows = {}
     for trial in sorted(part.trial.unique()):
