@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from sklearn.model_selection import KFold
 
-from matmodal.evaluation import regression_metrics
+from matmodal.metrics import regression_metrics
 from matmodal.manifest import Issue, Severity
 from matmodal.modalities.robocrys_levels import TextLevel, levels_from_description
 from matmodal.models.torch_common import (

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from matmodal.evaluation import METRICS
+from matmodal.metrics import METRICS
 from matmodal.models.automm import (
     COMBINATIONS,
     CONFIG,

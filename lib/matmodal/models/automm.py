@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from matmodal.evaluation import regression_metrics
+from matmodal.metrics import regression_metrics
 from matmodal.models.backbones import Backbone, resolve_backbone
 from matmodal.splits import train_test_split_ids
 
