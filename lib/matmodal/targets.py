@@ -1,10 +1,15 @@
-"""The TARGETS registry: every predicted property, its unit, its paper label and how it is computed.
+"""The TARGETS registry: every predicted property, its unit, its paper label, how it is computed
+and the physical range a value must lie in.
 
 Names are fixed once here; tables show the papers' labels through :data:`LABELS`.
+:func:`check_value` is the one type + range check for a target value (used by the dataset
+builder for every record, and by any reader that produces target values).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,13 +34,24 @@ class TargetName(StrEnum):
 
 @dataclass(frozen=True)
 class Target:
-    """A regression target: ``compute(record)`` returns its value in ``unit`` (or None)."""
+    """A regression target: ``compute(record)`` returns its value in ``unit`` (or None).
+
+    ``minimum``/``maximum`` (in ``unit``, inclusive) bound the physically possible values, with
+    room for every real DFT value in the sources (e.g. Alexandria's small negative DOS at E_F
+    from smearing); a value outside them is an error in the data, not a material.
+    """
 
     name: TargetName
     label: str  # the papers' column label
     unit: str
     definition: str
     compute: Callable[[MaterialRecord], float | None]
+    minimum: float = -math.inf
+    maximum: float = math.inf
+
+    @property
+    def range_text(self) -> str:
+        return f"[{self.minimum:g}, {self.maximum:g}] {self.unit}"
 
 
 def _field(key: str) -> Callable[[MaterialRecord], float | None]:
@@ -58,18 +74,56 @@ def _mag_per_vol(record: MaterialRecord) -> float | None:
 TARGETS: dict[TargetName, Target] = {
     t.name: t
     for t in [
-        Target(TargetName.gap, "Gap", "eV", "band_gap_ind (indirect band gap)", _field("band_gap_ind")),
-        Target(TargetName.e_form, "Eform", "eV/atom", "e_form (formation energy per atom)", _field("e_form")),
-        Target(TargetName.e_hull, "Ehull", "eV/atom", "e_above_hull", _field("e_above_hull")),
-        Target(TargetName.e_tot_per_atom, "Etot/atom", "eV/atom", "energy_total / nsites", _per_site("energy_total")),
-        Target(TargetName.mag_per_vol, "Mag/vol", "μB/Å³", "total_mag / volume", _mag_per_vol),
-        Target(TargetName.vol_per_atom, "Vol/atom", "Å³/atom", "volume / nsites", lambda r: r.volume / r.nsites),
-        Target(TargetName.dos_per_atom, "DOS/atom", "states/(eV·atom)", "dos_ef / nsites", _per_site("dos_ef")),
-        Target(TargetName.k_vrh, "K_VRH", "GPa", "Voigt-Reuss-Hill bulk modulus of the 6x6 elastic tensor", _field("k_vrh")),
-        Target(TargetName.g_vrh, "G_VRH", "GPa", "Voigt-Reuss-Hill shear modulus of the 6x6 elastic tensor", _field("g_vrh")),
-        Target(TargetName.e_fermi, "Efermi", "eV", "efermi (Fermi energy)", _field("efermi")),
+        Target(TargetName.gap, "Gap", "eV", "band_gap_ind (indirect band gap)", _field("band_gap_ind"),
+               0.0, 30.0),
+        Target(TargetName.e_form, "Eform", "eV/atom", "e_form (formation energy per atom)", _field("e_form"),
+               -15.0, 15.0),
+        Target(TargetName.e_hull, "Ehull", "eV/atom", "e_above_hull", _field("e_above_hull"), -1e-3, 15.0),
+        Target(TargetName.e_tot_per_atom, "Etot/atom", "eV/atom", "energy_total / nsites",
+               _per_site("energy_total"), -100.0, 10.0),
+        Target(TargetName.mag_per_vol, "Mag/vol", "μB/Å³", "total_mag / volume", _mag_per_vol, -1.0, 1.0),
+        Target(TargetName.vol_per_atom, "Vol/atom", "Å³/atom", "volume / nsites", lambda r: r.volume / r.nsites,
+               1.0, 1000.0),
+        Target(TargetName.dos_per_atom, "DOS/atom", "states/(eV·atom)", "dos_ef / nsites", _per_site("dos_ef"),
+               -0.01, 100.0),
+        Target(TargetName.k_vrh, "K_VRH", "GPa", "Voigt-Reuss-Hill bulk modulus of the 6x6 elastic tensor",
+               _field("k_vrh"), 0.0, 1000.0),
+        Target(TargetName.g_vrh, "G_VRH", "GPa", "Voigt-Reuss-Hill shear modulus of the 6x6 elastic tensor",
+               _field("g_vrh"), 0.0, 1000.0),
+        Target(TargetName.e_fermi, "Efermi", "eV", "efermi (Fermi energy)", _field("efermi"), -50.0, 50.0),
     ]
 }
+
+
+def check_value(name: TargetName | str, value: object) -> tuple[float | None, str | None]:
+    """``(value, problem)`` for a raw value of target ``name``.
+
+    ``(float, None)`` for a finite real number inside the target's physical range;
+    ``(None, None)`` for a missing value (None or NaN); ``(None, reason)`` for a value of the
+    wrong type (a string ``"0.1"`` is *not* read as a number, nor is a bool), an infinite value
+    or one outside the range. The reason names the target, the value, the unit and the range,
+    so the caller can write it to the manifest as it is.
+    """
+    target = TARGETS[TargetName(name)]
+    if value is None:
+        return None, None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None, f"{target.name.value} is a {type(value).__name__} ({_short(value)}), not a number"
+    number = float(value)
+    if math.isnan(number):
+        return None, None
+    if not math.isfinite(number):
+        return None, f"{target.name.value}={number} is not finite"
+    if not target.minimum <= number <= target.maximum:
+        return None, (f"{target.name.value}={number:.6g} {target.unit} is outside the physical range "
+                      f"{target.range_text}")
+    return number, None
+
+
+def _short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 COSTA_TARGETS: tuple[TargetName, ...] = (
     TargetName.gap, TargetName.e_form, TargetName.e_hull, TargetName.e_tot_per_atom,
