@@ -6,7 +6,7 @@ def test_build_from_the_mirror(mirror_dir, tmp_path, capsys):
                      str(tmp_path / "c"), "build", "alexandria", "--no-robocrys"])
     assert code == 0
     assert "alexandria: 108 records" in capsys.readouterr().out
-    assert (tmp_path / "datasets" / "alexandria" / "manifest.csv").exists()
+    assert (tmp_path / "datasets" / "quick" / "alexandria" / "manifest.csv").exists()
 
 
 def test_fetch_lists_mirror_files(mirror_dir, capsys):

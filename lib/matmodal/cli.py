@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 from matmodal.config import Profile, Settings
-
-DATASETS = ("alexandria", "mp_elastic")
+from matmodal.datasets.registry import DatasetName, build_dataset, spec
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -53,15 +52,10 @@ def _options(args: argparse.Namespace, settings: Settings):
 
 
 def _build(args: argparse.Namespace, settings: Settings) -> int:
-    options = _options(args, settings)
-    if args.dataset == "alexandria":
-        from matmodal.datasets.costa import build_alexandria
-
-        dataset = build_alexandria(args.files, sample=args.sample, options=options, settings=settings)
-    else:
-        from matmodal.datasets.elastic import build_elastic
-
-        dataset = build_elastic(options=options, settings=settings)
+    chosen = spec(args.dataset)
+    options = _options(args, settings) if chosen.build_options else None
+    extra = {k: getattr(args, k) for k in chosen.accepts if getattr(args, k, None) is not None}
+    dataset = build_dataset(chosen.name, options=options, settings=settings, **extra)
     counts = dataset.manifest["severity"].value_counts().to_dict()
     print(f"{dataset.name}: {len(dataset.table)} records -> {dataset.folder} (manifest: {counts})")
     return 0
@@ -93,7 +87,7 @@ def parser() -> argparse.ArgumentParser:
     fetch.set_defaults(func=_fetch)
 
     build = sub.add_parser("build", help="build an aligned dataset (table + manifest)")
-    build.add_argument("dataset", choices=DATASETS)
+    build.add_argument("dataset", choices=[d.value for d in DatasetName])
     build.add_argument("--files", nargs="*", help="Alexandria file names (default: all listed)")
     build.add_argument("--sample", type=int, help="seeded reservoir sample of N Alexandria entries")
     build.add_argument("--no-robocrys", action="store_true", help="skip robocrys descriptions")

@@ -1,8 +1,10 @@
 """One typed settings object for the whole project.
 
-Every path and knob lives here and can be set from the environment with the
+Machine-level paths and knobs live here and can be set from the environment with the
 ``MATMODAL_`` prefix (e.g. ``MATMODAL_MIRROR_DIR=../shared/mirror``), from the CLI
-(``matmodal --mirror DIR ...``) or from a notebook's ``parameters`` cell.
+(``matmodal --mirror DIR ...``) or from a notebook through :func:`matmodal.setup`.
+Profile-dependent values (epochs, image sizes, seeds, ...) live in ``notebooks/profiles.yaml``
+alone (validated by :mod:`matmodal.profiles`); artefact paths come from :attr:`Settings.layout`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from matmodal.layout import Layout
 
 
 class Profile(StrEnum):
@@ -22,24 +26,6 @@ class Profile(StrEnum):
     quick = "quick"  # real mirror data, every step, small images/few epochs, one seed (CPU)
     full = "full"  # every combination x target x >=3 seeds, full sizes (GPU)
     paper = "paper"  # full + the papers' pretrained hub backbones
-
-
-class ProfileSettings(BaseModel):
-    """Sizes that depend on the run profile."""
-
-    image_size: int = Field(description="rendered image edge (px)")
-    epochs: int = Field(description="training epochs per run")
-    seeds: tuple[int, ...] = Field(description="random seeds of the grid")
-    robocrys_limit: int | None = Field(
-        description="max structures described by robocrys per dataset (None = all)"
-    )
-
-
-PROFILES: dict[Profile, ProfileSettings] = {
-    Profile.quick: ProfileSettings(image_size=64, epochs=2, seeds=(0,), robocrys_limit=None),
-    Profile.full: ProfileSettings(image_size=224, epochs=10, seeds=(0, 1, 2), robocrys_limit=None),
-    Profile.paper: ProfileSettings(image_size=224, epochs=10, seeds=(0, 1, 2), robocrys_limit=None),
-}
 
 
 def _default_home() -> Path:
@@ -64,12 +50,13 @@ class Settings(BaseSettings):
     n_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1)
 
     @property
-    def sizes(self) -> ProfileSettings:
-        return PROFILES[self.profile]
+    def layout(self) -> Layout:
+        """Where this profile's artefacts live (datasets, runs, scores, figures, notebooks)."""
+        return Layout.from_settings(self)
 
     def dataset_dir(self, name: str) -> Path:
-        """Folder of one aligned dataset (table, manifest, assets)."""
-        return self.output_dir / "datasets" / name
+        """Folder of one aligned dataset (table, manifest, assets): ``Layout.dataset_dir``."""
+        return self.layout.dataset_dir(name)
 
 
 @lru_cache(maxsize=1)
