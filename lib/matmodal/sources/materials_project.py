@@ -1,6 +1,16 @@
 """Materials Project: an mp-api wrapper (summary, elasticity) with an on-disk cache and backoff,
 or the mirror's extracts when ``mirror_dir`` is set (same return shapes either way).
 
+Two interfaces at scale stream instead of loading a table:
+
+* :meth:`MaterialsProject.summary_rows` -- summary fields (formation_energy_per_atom [eV/atom],
+  band_gap [eV], efermi [eV], volume [Å³/cell], total_magnetization [μB/cell], structure):
+  mirror ``mp2018_structures_34738.jsonl.gz`` read line by line, seeded reservoir sample first,
+  CIFs left unparsed (records parse them); online the ``materials.summary`` endpoint.
+* :meth:`MaterialsProject.binary_elasticity` -- K_VRH, G_VRH [GPa] of the 2025 elasticity
+  release (mirror ``mp_binary_elasticity_2025_3884.json.gz``; online ``materials.elasticity``,
+  binaries only), structures kept as dicts until a record needs them.
+
 The API key is read from the environment variable ``MP_API_KEY`` only; it is never printed,
 logged or written anywhere (cache files hold query results, not credentials).
 Data: CC-BY-4.0, Jain et al., APL Materials 1, 011002 (2013); elastic constants: de Jong et
@@ -25,11 +35,20 @@ import pandas as pd
 from pymatgen.core import Lattice, Structure
 
 from matmodal.config import Settings, get_settings
+from matmodal.sources.alexandria import reservoir_sample
 from matmodal.sources.mirror import MissingDataError, mirror_file
 
 SECTION = "materials_project"
 ELASTIC_FILE = "mp_elastic_1000.json"
 DEVSET_FILE = "mp_devset_200.json"
+SUMMARY_2018_FILE = "mp2018_structures_34738.jsonl.gz"
+ELASTIC_2025_FILE = "mp_binary_elasticity_2025_3884.json.gz"
+# the summary fields of the scale interface (names as the API spells them)
+SCALE_SUMMARY_FIELDS = [
+    "material_id", "structure", "formation_energy_per_atom", "band_gap", "efermi", "volume",
+    "total_magnetization",
+]
+BINARY_ELASTIC_FIELDS = ["material_id", "formula_pretty", "structure", "bulk_modulus", "shear_modulus"]
 SUMMARY_FIELDS = [
     "material_id", "formula_pretty", "structure", "formation_energy_per_atom", "efermi",
     "band_gap", "is_stable", "energy_above_hull", "symmetry",
@@ -173,6 +192,39 @@ class MaterialsProject:
             raise MissingDataError(f"{material_id} not found in the Materials Project")
         return frame["structure"].iloc[0]
 
+    # -- scale interfaces -----------------------------------------------------------------
+    def summary_rows(
+        self, *, sample: int | None = None, material_ids: Sequence[str] | None = None, seed: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Summary rows with :data:`SCALE_SUMMARY_FIELDS`, streamed (mirror rows carry the raw
+        ``cif`` text instead of ``structure``; records parse it).
+
+        ``sample``: a seeded reservoir sample of N rows (None or 0: every row); ``material_ids``:
+        only these ids (applied before sampling). Only the sample is ever held in memory."""
+        seed = self.settings.seed if seed is None else seed
+        if self.offline:
+            rows = iter_jsonl(mirror_file(SECTION, SUMMARY_2018_FILE, self.settings))
+            if material_ids is not None:
+                wanted = set(material_ids)
+                rows = (row for row in rows if row.get("material_id") in wanted)
+            return iter(reservoir_sample(rows, sample, seed)) if sample else rows
+        ids = sorted(material_ids) if material_ids is not None else None
+        if sample:
+            ids = reservoir_sample(ids if ids is not None else self._api_ids(), sample, seed)
+        frame = self._cached("summary_scale", {"material_ids": ids}, lambda: self._api_scale_summary(ids))
+        return iter(frame.to_dict("records"))
+
+    def binary_elasticity(self, material_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """The 2025 elasticity release for binaries: material_id, formula, structure (a dict or
+        ``Structure``), k_vrh and g_vrh (GPa, Voigt-Reuss-Hill as published; no tensor)."""
+        if self.offline:
+            frame = read_binary_elasticity_file(mirror_file(SECTION, ELASTIC_2025_FILE, self.settings))
+        else:
+            query = {"material_ids": sorted(material_ids) if material_ids is not None else None}
+            frame = self._cached("binary_elasticity", query,
+                                 lambda: self._api_binary_elasticity(query["material_ids"]))
+        return _filter(frame, material_ids, None, None)
+
     # -- mirror readers ------------------------------------------------------------------
     @cached_property
     def elastic_rows(self) -> pd.DataFrame:
@@ -197,12 +249,63 @@ class MaterialsProject:
                 rows += [_summary_row(d) for d in with_backoff(mpr.materials.summary.search, **kw)]
         return rows
 
+    def _api_ids(self) -> list[str]:
+        """Every summary material id (sorted, cached): the population a sample is drawn from."""
+        frame = self._cached("summary_ids", {}, self._api_all_ids)
+        return sorted(frame["material_id"])
+
+    def _api_all_ids(self) -> list[dict[str, Any]]:
+        with mp_rester() as mpr:
+            docs = with_backoff(mpr.materials.summary.search, fields=["material_id"])
+        return [{"material_id": str(_as_data(d)["material_id"])} for d in docs]
+
+    def _api_scale_summary(self, material_ids) -> list[dict[str, Any]]:
+        kw: dict[str, Any] = {"fields": SCALE_SUMMARY_FIELDS}
+        if material_ids is not None:
+            kw["material_ids"] = list(material_ids)
+        with mp_rester() as mpr:
+            docs = with_backoff(mpr.materials.summary.search, **kw)
+        return [{key: _as_data(d).get(key) for key in SCALE_SUMMARY_FIELDS}
+                | {"material_id": str(_as_data(d)["material_id"])} for d in docs]
+
+    def _api_binary_elasticity(self, material_ids) -> list[dict[str, Any]]:
+        kw: dict[str, Any] = {"fields": BINARY_ELASTIC_FIELDS}
+        if material_ids is not None:
+            kw["material_ids"] = list(material_ids)
+        with mp_rester() as mpr:
+            docs = [_as_data(d) for d in with_backoff(mpr.materials.elasticity.search, **kw)]
+        rows = [_binary_row(d) for d in docs]
+        return [r for r in rows if r["structure"] is None or _n_elements(r["structure"]) == 2]
+
     def _api_elasticity(self, material_ids) -> list[dict[str, Any]]:
         with mp_rester() as mpr:
             kw: dict[str, Any] = {"fields": ELASTIC_FIELDS}
             if material_ids:
                 kw["material_ids"] = list(material_ids)
             return [_elastic_row(d) for d in with_backoff(mpr.materials.elasticity.search, **kw)]
+
+
+def _as_data(doc: Any) -> dict[str, Any]:
+    return doc if isinstance(doc, dict) else doc.model_dump()
+
+
+def _modulus(value: Any) -> float | None:
+    """The VRH value of an API modulus field (``{"vrh": ...}``) or a bare number (GPa)."""
+    return value.get("vrh") if isinstance(value, dict) else value
+
+
+def _binary_row(data: dict[str, Any]) -> dict[str, Any]:
+    mid = data.get("material_id")
+    return {"material_id": None if mid is None else str(mid), "formula": data.get("formula_pretty") or data.get("formula"),
+            "structure": data.get("structure"),
+            "k_vrh": _modulus(data.get("bulk_modulus", data.get("bulk_modulus_vrh"))),
+            "g_vrh": _modulus(data.get("shear_modulus", data.get("shear_modulus_vrh")))}
+
+
+def _n_elements(structure: Any) -> int:
+    if isinstance(structure, dict):
+        structure = Structure.from_dict(structure)
+    return len(structure.composition.elements)
 
 
 def _filter(frame, material_ids, spacegroup_numbers, is_stable) -> pd.DataFrame:
@@ -266,3 +369,34 @@ def read_devset_file(path) -> pd.DataFrame:
             "is_magnetic": doc.get("is_magnetic"),
         })
     return pd.DataFrame(rows)
+
+
+def iter_jsonl(path) -> Iterator[dict[str, Any]]:
+    """The rows of a (gzipped) JSON-lines file, one at a time; a malformed line becomes a row
+    ``{"material_id": "<file>#<line>", "_error": reason}`` that the record parser reports."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                yield {"material_id": f"{path.name}#{number}", "_error": f"line {number} is not JSON: {error.msg}"}
+                continue
+            if not isinstance(row, dict):
+                yield {"material_id": f"{path.name}#{number}",
+                       "_error": f"line {number} is a JSON {type(row).__name__}, not an object"}
+                continue
+            yield row
+
+
+def read_binary_elasticity_file(path) -> pd.DataFrame:
+    """``mp_binary_elasticity_2025_3884.json.gz`` as rows (material_id, formula, structure dict,
+    k_vrh, g_vrh in GPa); structures stay dicts until a record parses them."""
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        docs = json.load(handle)
+    if not isinstance(docs, list):
+        raise MissingDataError(f"{path.name}: expected a JSON list of materials, got a {type(docs).__name__}")
+    return pd.DataFrame([_binary_row({**d, "material_id": d.get("mp_id")}) for d in docs],
+                        columns=["material_id", "formula", "structure", "k_vrh", "g_vrh"])
