@@ -26,5 +26,15 @@ assert keep.tolist() == [0, 2], keep
 print(f"torch {torch.__version__} + torchvision {torchvision.__version__} work together "
       f"(nms ok, cuda available: {torch.cuda.is_available()}); autogluon.multimodal {mm.__version__}")
 PY
-"$VENV/bin/python" -m ipykernel install --sys-prefix --name matmodal --display-name "Python (matmodal)" >/dev/null
-echo "installed in $(( $(date +%s) - start )) s; Jupyter kernel 'matmodal' registered in $VENV"
+# Jupyter: the "Python (matmodal)" kernel, registered in the venv (its own JupyterLab) and, unless
+# MATMODAL_KERNEL_USER=0, for the user too (~/.local/share/jupyter/kernels), so a JupyterLab
+# installed elsewhere also offers it. Both specs point at $VENV/bin/python.
+kernel() { "$VENV/bin/python" -m ipykernel install "$@" --name matmodal --display-name "Python (matmodal)" >/dev/null; }
+kernel --sys-prefix
+where="$VENV"
+if [ "${MATMODAL_KERNEL_USER:-1}" != 0 ]; then kernel --user && where="$where and --user"; fi
+# The venv's JupyterLab opens .py files as (Jupytext) notebooks on double-click; pairing with an
+# ignored .ipynb is configured in jupytext.toml.
+"$VENV/bin/jupytext-config" --settings-file "$VENV/share/jupyter/lab/settings/overrides.json" \
+    set-default-viewer python >/dev/null
+echo "installed in $(( $(date +%s) - start )) s; Jupyter kernel 'matmodal' registered ($where)"
