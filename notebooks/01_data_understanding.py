@@ -23,19 +23,19 @@ source = "alexandria"  # alexandria or mp_elastic
 sample_size = 0  # 0: every entry; N: seeded reservoir sample of N Alexandria entries
 seed = 0
 output_dir = "../outputs"
+profile = "quick"  # passed by run_all.sh (quick, full, paper)
 
 # %%
 import json
-from pathlib import Path
 
-from matmodal.config import Settings
+import matmodal
 from matmodal.plots import distributions
 from matmodal.records import from_alexandria, from_mp_elastic
 from matmodal.sources import alexandria
 from matmodal.sources.materials_project import MaterialsProject
 from matmodal.targets import COSTA_TARGETS, ELASTIC_TARGETS, TARGETS
 
-settings = Settings(mirror_dir=Path(mirror) if mirror else None, output_dir=Path(output_dir), seed=seed)
+settings, layout = matmodal.setup(profile=profile, mirror=mirror, output_dir=output_dir, seed=seed)
 
 # %% [markdown]
 # ## The raw schema of one entry

@@ -27,19 +27,18 @@ seed = 0
 n_jobs = 2
 output_dir = "../outputs"
 cache_dir = ""  # empty: ~/.cache/matmodal
+profile = "quick"  # passed by run_all.sh; datasets go to <output_dir>/datasets/<profile>/
 
 # %%
 from pathlib import Path
 
-from matmodal.config import Settings
+import matmodal
 from matmodal.datasets.build import BuildOptions
-from matmodal.datasets.costa import build_alexandria
-from matmodal.datasets.elastic import build_elastic
+from matmodal.datasets.registry import build_dataset, spec
+from matmodal.schema import IMAGE_PATH, embedding_columns
 
-settings = Settings(
-    mirror_dir=Path(mirror) if mirror else None, output_dir=Path(output_dir), seed=seed, n_jobs=n_jobs,
-    **({"cache_dir": Path(cache_dir)} if cache_dir else {}),
-)
+settings, layout = matmodal.setup(profile=profile, mirror=mirror, output_dir=output_dir, cache_dir=cache_dir,
+                                  seed=seed, n_jobs=n_jobs)
 image = None
 if image_size:
     from matmodal.modalities.image import RenderSettings
@@ -51,11 +50,8 @@ options = BuildOptions(robocrys=True, robocrys_limit=robocrys_limit or None, ima
 # %%
 built = {}
 for name in datasets:
-    if name == "alexandria":
-        built[name] = build_alexandria(sample=alexandria_sample or None, options=options, settings=settings)
-    else:
-        built[name] = build_elastic(options=options, settings=settings)
-    d = built[name]
+    extra = {"sample": alexandria_sample or None} if "sample" in spec(name).accepts else {}
+    built[name] = d = build_dataset(name, options=options, settings=settings, **extra)
     print(f"{name}: {len(d.table)} rows, {d.table.shape[1]} columns -> {d.folder}")
 
 # %% [markdown]
@@ -78,7 +74,7 @@ for name, d in built.items():
 
 # %%
 first = built[datasets[0]].table
-first.drop(columns=[c for c in first.columns if c[-4:].isdigit()]).head()
+first.drop(columns=embedding_columns(first.columns)).head()  # the <featuriser>_NNN columns are hidden
 
 # %% [markdown]
 # ## Gallery of rendered structures (like costa2025 Table 1)
@@ -88,6 +84,6 @@ if image_size:
     from matmodal.plots.gallery import gallery
 
     for name, d in built.items():
-        shown = d.table.dropna(subset=["image_path"]).head(10)
-        fig = gallery([Path(p) for p in shown.image_path], list(shown.formula), ncols=5)
+        shown = d.table.dropna(subset=[IMAGE_PATH]).head(10)
+        fig = gallery([Path(p) for p in shown[IMAGE_PATH]], list(shown.formula), ncols=5)
         fig.suptitle(name)

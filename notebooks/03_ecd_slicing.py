@@ -28,27 +28,25 @@ grid = 60  # points per axis after regridding
 regrid_method = "pyrho"  # "pyrho" (paper) | "fourier" (keeps the electron count) | "none"
 normalisation = "paper"  # "paper" (z-score then min-max) | "clip" | "symlog"
 pixels = 224  # image edge (px)
-build_dataset = True  # build outputs/datasets/massa from the mirror
+build_dataset = True  # build the massa dataset from the mirror
 any_lattice = True  # mirror: keep non-FCC materials (only 2 mirror grids with a structure are FCC)
 robocrys = True  # text levels (robocrys ~5 s per structure, cached)
 seed = 0
 output_dir = "../outputs"
 cache_dir = ""  # "": ~/.cache/matmodal
+profile = "quick"  # passed by run_all.sh; the massa dataset goes to <output_dir>/datasets/<profile>/massa
 
 # %%
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 
-from matmodal.config import Settings
+import matmodal
 from matmodal.modalities.ecd import EcdSettings, density_image, slice_plane
 from matmodal.modalities.ecd.pipeline import stage_fields
 from matmodal.plots.ecd import extremes_scatter, normalisation_panels, slice_panels
 from matmodal.sources.charge_density import MIRROR_DENSITIES, ChargeDensitySource
 
-settings = Settings(mirror_dir=Path(mirror) if mirror else None, output_dir=Path(output_dir), seed=seed,
-                    **({"cache_dir": Path(cache_dir)} if cache_dir else {}))
+settings, layout = matmodal.setup(profile=profile, mirror=mirror, output_dir=output_dir, cache_dir=cache_dir, seed=seed)
 ecd = EcdSettings(grid=grid, regrid_method=regrid_method, miller=tuple(plane), supercell=supercell,
                   pixels=pixels, normalisation=normalisation, fourier=True)
 
@@ -93,7 +91,7 @@ plt.show()
 print(f"plane {ecd.miller}, d = {cuts['differential'].plane.spacing:.3f} Å, square side {side:.2f} Å")
 
 # %% [markdown]
-# ## 4 · Normalisation
+# ## 3 · Normalisation
 # The paper's z-score followed by min–max rescaling equals plain min–max scaling, so the largest
 # peaks set the range; robust clipping (±3σ) and symmetric log keep contrast in the bonding region.
 
@@ -102,19 +100,20 @@ fig = normalisation_panels(cuts["differential"].values, side, k=ecd.clip_k)
 plt.show()
 
 # %% [markdown]
-# ## 5 · The massa dataset from the mirror
+# ## 4 · The massa dataset from the mirror
 # Stable FCC candidates (space groups 196, 202, 203, 209, 210, 216, 219, 225, 226, 227, 228) plus
 # the ids the density source holds; every record not in the table is in the manifest.
 
 # %%
 if build_dataset:
-    from matmodal.datasets.massa import MassaOptions, build_massa
+    from matmodal.datasets.massa import MassaOptions
+    from matmodal.datasets.registry import build_dataset
 
     options = MassaOptions(ecd=EcdSettings(grid=grid, regrid_method=regrid_method, miller=tuple(plane),
                                            supercell=supercell, pixels=pixels, normalisation=normalisation,
                                            fourier=True),
                            fcc_only=not any_lattice, robocrys=robocrys)
-    dataset = build_massa(options=options, settings=settings)
+    dataset = build_dataset("massa", options=options, settings=settings)
     print(f"{len(dataset.table)} materials -> {dataset.folder}")
     print(dataset.manifest.groupby(["stage", "severity"]).size().to_string())
     display_cols = ["material_id", "formula", "spg", "e_form", "e_fermi", "k_vrh", "rho_min", "rho_max"]

