@@ -1,169 +1,27 @@
-"""costa2025/massa2024 result tables (metrics themselves: :mod:`matmodal.metrics`).
-"""
+"""Compatibility home of the result tables: they now live in :mod:`matmodal.reporting`
+(metrics in :mod:`matmodal.metrics`). Import from there in new code."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from importlib.resources import files
-from pathlib import Path
-
-import numpy as np
-import pandas as pd
-
 from matmodal.metrics import METRIC_LABELS, METRICS, regression_metrics
+from matmodal.reporting.costa import (
+    GROUP,
+    LOWER_IS_BETTER,
+    TABLE_NUMBERS,
+    attribution_summary,
+    best_combinations,
+    compare,
+    load_reference,
+    metric_table,
+    row_order,
+    summarise,
+    target_order,
+    write_tables,
+)
+from matmodal.reporting.tables import cell, latex_text, number, write_table
 
-__all__ = ["METRICS", "METRIC_LABELS", "regression_metrics"]
-
-
-# --------------------------------------------------------------------------- tables (costa2025 Tables 2-5)
-
-TABLE_NUMBERS = {"mae": 2, "rmse": 3, "mae_mad": 4, "rmse_rmsd": 5}
-LOWER_IS_BETTER = {"mae": True, "rmse": True, "mae_mad": True, "rmse_rmsd": True, "r2": False}
-GROUP = ["dataset", "target", "model", "combination", "label"]
-
-
-def summarise(results: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.DataFrame:
-    """Mean ± sample sd (ddof=1; NaN with one seed) over seeds of every ok run, long format.
-
-    Columns: dataset, target, model, combination, label, metric, mean, sd, n_seeds.
-    """
-    ok = results[results["status"] == "ok"]
-    long = ok.melt(id_vars=[*GROUP, "seed"], value_vars=list(metrics), var_name="metric")
-    stats = long.groupby([*GROUP, "metric"], sort=False)["value"].agg(["mean", "std", "count"])
-    return stats.rename(columns={"std": "sd", "count": "n_seeds"}).reset_index()
-
-
-def load_reference(path: Path | None = None) -> pd.DataFrame:
-    """costa2025's Tables 2-5 (long: paper_table, metric, combination, target, value)."""
-    path = path or Path(str(files("matmodal") / "data" / "costa2025_reference.csv"))
-    return pd.read_csv(path, comment="#")
-
-
-def compare(summary: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
-    """``summary`` with the paper's value and ``diff`` = ours - paper where both exist."""
-    out = summary.copy()
-    if reference is None or reference.empty:
-        out["paper"] = np.nan
-    else:
-        ref = reference.rename(columns={"value": "paper"})[["metric", "combination", "target", "paper"]]
-        out = out.merge(ref, on=["metric", "combination", "target"], how="left")
-    out["diff"] = out["mean"] - out["paper"]
-    return out
-
-
-def row_order(labels: Sequence[str]) -> list[str]:
-    """Baselines first, then the paper's combination order."""
-    from matmodal.models.automm import COMBINATIONS, combination_label
-    from matmodal.models.baselines import LABELS
-
-    order = [*LABELS.values(), *(combination_label(c) for c in COMBINATIONS)]
-    return [x for x in order if x in set(labels)] + sorted(set(labels) - set(order))
-
-
-def target_order(targets: Sequence[str]) -> list[str]:
-    """Targets in the registry's order (costa2025's column order first)."""
-    from matmodal.targets import TargetName
-
-    rank = {name.value: i for i, name in enumerate(TargetName)}
-    return sorted(dict.fromkeys(targets), key=lambda t: (rank.get(t, len(rank)), t))
-
-
-def number(value: float, digits: int = 3, sign: bool = False) -> str:
-    """``digits`` decimals, or ``digits`` significant figures below 0.01 (e.g. Mag/vol)."""
-    if not np.isfinite(value):
-        return ""
-    plus = "+" if sign else ""
-    small = value != 0 and abs(value) < 0.01
-    return f"{value:{plus}.{digits}g}" if small else f"{value:{plus}.{digits}f}"
-
-
-def _cell(mean: float, sd: float, digits: int) -> str:
-    if not np.isfinite(mean):
-        return "–"
-    if not np.isfinite(sd):
-        return number(mean, digits)
-    small = mean != 0 and abs(mean) < 0.01  # the sd follows the mean's format
-    return f"{number(mean, digits)} ± {number(sd, digits) if small else f'{sd:.{digits}f}'}"
-
-
-def metric_table(comparison: pd.DataFrame, metric: str, digits: int = 3, bold: bool = True) -> pd.DataFrame:
-    """Wide display table of one metric: rows = models, columns = target labels; with paper
-    columns (``paper``, ``Δ``) for targets the paper reports. The best AutoMM mean per target
-    is wrapped in ``**`` when ``bold``."""
-    from matmodal.targets import LABELS, UNITS
-
-    part = comparison[comparison["metric"] == metric]
-    columns: dict[str, pd.Series] = {}
-    for target in target_order(part["target"]):
-        rows = part[part["target"] == target].set_index("label")
-        head = f"{LABELS.get(target, target)} ({UNITS.get(target, '')})" if metric in ("mae", "rmse") else LABELS.get(target, target)
-        ours = pd.Series({k: _cell(r["mean"], r["sd"], digits) for k, r in rows.iterrows()})
-        models = rows[rows["model"] == "automm"]["mean"].dropna()
-        if bold and len(models):
-            best = models.idxmin() if LOWER_IS_BETTER[metric] else models.idxmax()
-            ours[best] = f"**{ours[best]}**"
-        columns[head] = ours
-        if rows["paper"].notna().any():
-            columns[f"{head} paper"] = rows["paper"].map(lambda v: number(v, digits))
-            columns[f"{head} Δ"] = rows["diff"].map(lambda v: number(v, digits, sign=True))
-    table = pd.DataFrame(columns)
-    table = table.reindex(row_order(table.index))
-    table.index.name = "Modalities"
-    return table.fillna("")
-
-
-_LATEX = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "±": r"$\pm$",
-          "Δ": r"$\Delta$", "²": r"$^2$", "³": r"$^3$", "μ": r"$\mu$", "Å": r"\AA{}", "·": r"$\cdot$"}
-
-
-def latex_text(text: str) -> str:
-    """Escape LaTeX specials and the units' unicode (Å, ³, μ, ...)."""
-    return "".join(_LATEX.get(ch, ch) for ch in str(text))
-
-
-def write_table(long: pd.DataFrame, wide: pd.DataFrame, folder: Path, stem: str, caption: str) -> list[Path]:
-    """``<stem>.csv`` (numbers, long), ``<stem>.md`` and ``<stem>.tex`` (display table)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{stem}.csv", folder / f"{stem}.md", folder / f"{stem}.tex"]
-    long.to_csv(paths[0], index=False, float_format="%.6g")
-    paths[1].write_text(f"{caption}\n\n{wide.to_markdown(disable_numparse=True)}\n")
-    latex = wide.map(lambda s: latex_text(str(s).replace("**", "")))
-    latex.columns = [latex_text(c) for c in latex.columns]
-    latex.index = pd.Index([latex_text(i) for i in latex.index], name=wide.index.name)
-    paths[2].write_text(latex.to_latex(caption=latex_text(caption), label=f"tab:{stem}", escape=False))
-    return paths
-
-
-def write_tables(comparison: pd.DataFrame, folder: Path, prefix: str = "", digits: int = 3) -> dict[str, list[Path]]:
-    """Tables 2-5 (MAE, RMSE, MAE/MAD, RMSE/RMSD) plus R², each as CSV/MD/LaTeX."""
-    written = {}
-    for metric in METRICS:
-        number = TABLE_NUMBERS.get(metric)
-        name = f"table{number}_{metric}" if number else f"table_{metric}"
-        paper = f" (costa2025 Table {number} beside ours)" if number else ""
-        part = comparison[comparison["metric"] == metric]
-        low, high = (part["n_seeds"].min(), part["n_seeds"].max()) if len(part) else (0, 0)
-        seeds = f"{low}" if low == high else f"{low}–{high}"
-        caption = f"{METRIC_LABELS[metric]} on the test split, mean ± sd over seeds ({seeds} per cell){paper}."
-        written[metric] = write_table(part, metric_table(comparison, metric, digits), folder,
-                                      f"{prefix}{name}", caption)
-    return written
-
-
-def best_combinations(summary: pd.DataFrame, metric: str = "mae") -> pd.Series:
-    """Per target, the AutoMM combination with the best mean ``metric``."""
-    part = summary[(summary["metric"] == metric) & (summary["model"] == "automm")].dropna(subset=["mean"])
-    pick = part.groupby("target")["mean"].idxmin() if LOWER_IS_BETTER[metric] else part.groupby("target")["mean"].idxmax()
-    return part.loc[pick].set_index("target")["combination"]
-
-
-def attribution_summary(attribution: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows of the largest modality combination per target (the all-modality model when it ran)
-    and their mean/sd over seeds of the change in MAE, MAE/MAD and R² per modality and mode."""
-    if attribution.empty or "d_mae" not in attribution:
-        return attribution, pd.DataFrame()
-    rows = attribution.dropna(subset=["d_mae"]).copy()
-    size = rows["combination"].str.count(r"\+")
-    rows = rows[size == size.groupby(rows["target"]).transform("max")]
-    stats = rows.groupby(["target", "combination", "modality", "mode"])[["d_mae", "d_mae_mad", "d_r2"]]
-    return rows, stats.agg(["mean", "std"])
+__all__ = [
+    "GROUP", "LOWER_IS_BETTER", "METRICS", "METRIC_LABELS", "TABLE_NUMBERS", "attribution_summary",
+    "best_combinations", "cell", "compare", "latex_text", "load_reference", "metric_table", "number",
+    "regression_metrics", "row_order", "summarise", "target_order", "write_table", "write_tables",
+]

@@ -14,7 +14,8 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from matmodal.evaluation import METRIC_LABELS, row_order, target_order
+from matmodal.metrics import METRIC_LABELS
+from matmodal.reporting.costa import row_order, target_order
 from matmodal.targets import LABELS, UNITS
 
 
