@@ -17,7 +17,8 @@ import pandas as pd
 
 class Severity(StrEnum):
     dropped = "dropped"  # the record is not in the table
-    degraded = "degraded"  # the record is in the table, but something was replaced or derived
+    degraded = "degraded"  # the record is in the table, but something was replaced, derived or left out
+    unreadable = "unreadable"  # part of a source file could not be read (no record to count)
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,16 @@ class Issue:
     severity: Severity
     reason: str
     source: str = ""
+    index: int | None = None  # position of the record in its source file, when known
 
     def as_row(self) -> dict[str, str]:
-        return {k: str(v) for k, v in asdict(self).items()}
+        return {k: "" if v is None else str(v) for k, v in asdict(self).items()}
+
+    def line(self) -> str:
+        """One printable console line: ``source#index (id): reason``."""
+        where = f"{self.source}#{self.index}" if self.index is not None else self.source
+        label = self.record_id if not where else f"{where} ({self.record_id})"
+        return printable(f"{label}: {self.reason}")
 
 
 class RecordError(ValueError):
@@ -43,11 +51,29 @@ class RecordError(ValueError):
         self.reason = reason
         self.stage = stage
 
-    def issue(self, source: str = "") -> Issue:
-        return Issue(self.record_id, self.stage, Severity.dropped, self.reason, source)
+    def issue(self, source: str = "", index: int | None = None) -> Issue:
+        return Issue(self.record_id, self.stage, Severity.dropped, self.reason, source, index)
 
 
-COLUMNS = ["record_id", "stage", "severity", "reason", "source"]
+@dataclass(frozen=True)
+class Unreadable:
+    """A record a source could not decode (its reason); the reader carries on after it."""
+
+    reason: str
+
+
+COLUMNS = ["record_id", "stage", "severity", "reason", "source", "index"]
+_ESCAPE = {**{c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]},
+           0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a text output: control characters, NUL, line separators and lone
+    surrogates are written as ``\\xNN``/``\\uNNNN`` escapes; everything else (Å, μ) stays."""
+    text = str(text).translate(_ESCAPE)
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        text = "".join(f"\\u{ord(c):04x}" if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
 
 
 def to_frame(issues: Iterable[Issue]) -> pd.DataFrame:
@@ -57,7 +83,7 @@ def to_frame(issues: Iterable[Issue]) -> pd.DataFrame:
 
 def write(issues: Iterable[Issue], path: Path) -> pd.DataFrame:
     """Write the manifest as parquet (and a CSV twin for people) and return it."""
-    frame = to_frame(issues)
+    frame = to_frame(issues).map(printable)  # ids and reasons as printable text in both files
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
     frame.to_csv(path.with_suffix(".csv"), index=False)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from matmodal.config import Settings
+from matmodal.manifest import Unreadable
 from matmodal.sources import alexandria
 from matmodal.sources.mirror import MissingDataError
 from tests.fixtures import ALEX_FILES, real_entries, write_dump
@@ -35,13 +36,27 @@ def test_truncated_bz2_is_a_clear_file_error(mirror_dir, tmp_path):
     assert len(seen) < 98  # bz2 yields whole 900 kB blocks: a one-block file yields none
 
 
-def test_invalid_json_names_the_entry(mirror_dir, tmp_path):
-    text = json.dumps({"entries": real_entries(mirror_dir)[:3]})
-    broken = text.replace('"energy"', '"energy" "oops"', 2)  # breaks entry 0 .. 1
+def test_invalid_json_entry_is_skipped_and_named(mirror_dir, tmp_path):
+    entries = real_entries(mirror_dir)[:3]
+    text = json.dumps({"entries": entries})
+    broken = text.replace('"energy"', '"energy" "oops"', 2)  # breaks entries 0 and 1
     path = tmp_path / "broken.json.bz2"
     path.write_bytes(bz2.compress(broken.encode()))
-    with pytest.raises(alexandria.SourceFileError, match="entry #0"):
-        list(alexandria.iter_entries(path))
+    streamed = list(alexandria.iter_entries(path))
+    assert streamed[:2] == [Unreadable("entry #0: invalid JSON (Expecting ':' delimiter); skipped"),
+                            Unreadable("entry #1: invalid JSON (Expecting ':' delimiter); skipped")]
+    assert streamed[2] == entries[2]
+
+
+def test_file_ending_inside_an_entry_names_it(mirror_dir, tmp_path):
+    text = json.dumps({"entries": real_entries(mirror_dir)[:3]})
+    path = tmp_path / "cut.json.bz2"
+    path.write_bytes(bz2.compress(text[: len(text) - 200].encode()))  # a clean bz2 of cut JSON
+    seen = []
+    with pytest.raises(alexandria.SourceFileError, match=r"cut\.json\.bz2: file ends inside entry #2"):
+        for entry in alexandria.iter_entries(path):
+            seen.append(entry)
+    assert len(seen) == 2
 
 
 def test_not_a_dump_file(tmp_path):

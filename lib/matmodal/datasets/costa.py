@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from matmodal.config import Settings, get_settings
 from matmodal.datasets.build import BuildOptions, Dataset, build, safe_records
@@ -16,20 +17,20 @@ from matmodal.targets import COSTA_TARGETS
 NAME = "alexandria"
 
 
-def _rows(paths: Sequence[Path], issues: list[Issue]) -> Iterator[tuple[dict, str, int]]:
+def _rows(paths: Sequence[Path], issues: list[Issue]) -> Iterator[tuple[Any, str, int]]:
+    """Entries of every file; a whole-file problem becomes one 'unreadable' row naming the file."""
     for path in paths:
         index = -1
         try:
             for index, entry in enumerate(alexandria.iter_entries(path)):
                 yield entry, path.name, index
         except alexandria.SourceFileError as error:
-            issues.append(Issue(path.name, "source", Severity.dropped,
-                                f"{error.reason}; {index + 1} entries before it were kept", path.name))
-
-
-def _sampled(paths: Sequence[Path], n: int, seed: int) -> Iterator[tuple[dict, str, int]]:
-    for name, index, entry in alexandria.sample_entries(paths, n, seed):
-        yield entry, name, index
+            issues.append(Issue(path.name, "source", Severity.unreadable,
+                                f"{error.reason}; the {index + 1} entries before it were read", path.name))
+            continue
+        if index < 0:
+            issues.append(Issue(path.name, "source", Severity.unreadable, "the 'entries' array is empty",
+                                path.name))
 
 
 def alexandria_records(
@@ -37,7 +38,10 @@ def alexandria_records(
 ) -> Iterator[MaterialRecord | Issue]:
     """Records (and issues) from dump files; ``sample`` = seeded reservoir sample size."""
     file_issues: list[Issue] = []
-    rows = _sampled(paths, sample, seed) if sample else _rows(paths, file_issues)
+    if sample:  # same draw as alexandria.sample_entries (files by name), whole-file problems noted
+        rows = alexandria.reservoir_sample(_rows(sorted(paths, key=lambda p: p.name), file_issues), sample, seed)
+    else:
+        rows = _rows(paths, file_issues)
     yield from safe_records(from_alexandria, rows)
     yield from file_issues
 

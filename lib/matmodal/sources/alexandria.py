@@ -20,6 +20,7 @@ import numpy as np
 import requests
 
 from matmodal.config import Settings, get_settings
+from matmodal.manifest import Unreadable
 from matmodal.sources.download import download
 from matmodal.sources.mirror import MissingDataError, offline_hint
 
@@ -77,7 +78,9 @@ class _Stream:
         self.path = path
         self.handle = path.open("rb")
         self.bz2 = bz2.BZ2Decompressor() if path.suffix == ".bz2" else None
-        self.text = codecs.getincrementaldecoder("utf-8")()
+        # bytes that are not UTF-8 stay as lone surrogates: one bad entry costs only itself
+        # (its id is escaped, an element name in it is unknown), not the rest of the file
+        self.text = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
         self.buf = ""
         self.pos = 0
         self.eof = False
@@ -101,10 +104,7 @@ class _Stream:
 
     def more(self) -> None:
         raw = self._raw()
-        try:
-            chunk = self.text.decode(raw, final=not raw)
-        except UnicodeDecodeError as error:
-            raise SourceFileError(self.path, f"not UTF-8 text ({error})") from error
+        chunk = self.text.decode(raw, final=not raw)
         if not raw:
             self.eof = True
         self.buf = self.buf[self.pos :] + chunk
@@ -131,27 +131,60 @@ def _seek_entries(stream: _Stream) -> None:
     stream.pos = match.end()
 
 
-def _next_value(stream: _Stream, index: int) -> dict[str, Any]:
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}"]')
+_SEPARATOR = re.compile(r"[,\]]")
+
+
+def _value_end(buf: str, pos: int) -> int | None:
+    """End of the JSON value starting at ``pos`` by bracket matching (strings skipped), without
+    decoding it; None when the buffer ends first. Used only on values ``json`` refused."""
+    if buf[pos] not in "[{":
+        match = _SEPARATOR.search(buf, pos)
+        return match.start() if match else None
+    depth = 0
+    for token in _TOKEN.finditer(buf, pos):
+        text = token.group()
+        if text == '"':
+            return None  # a string that does not end inside the buffer
+        if text[0] == '"':
+            continue
+        depth += 1 if text in "[{" else -1
+        if depth == 0:
+            return token.end()
+    return None
+
+
+def _next_value(stream: _Stream, index: int) -> Any:
+    """The next entry: a decoded value (any JSON type) or :class:`Unreadable` with the reason."""
     while True:
         try:
             value, end = _DECODER.raw_decode(stream.buf, stream.pos)
+        except RecursionError:
+            problem = "nested too deeply to decode"
         except json.JSONDecodeError as error:
-            if stream.eof or len(stream.buf) - stream.pos > MAX_ENTRY_CHARS:
-                reason = "file ends inside" if stream.eof else "invalid JSON in"
-                raise SourceFileError(stream.path, f"{reason} entry #{index}: {error.msg}") from error
-            stream.more()
-            continue
-        stream.pos = end
-        if not isinstance(value, dict):
-            raise SourceFileError(stream.path, f"entry #{index} is a {type(value).__name__}, not an object")
-        return value
+            problem = f"invalid JSON ({error.msg})"
+        else:
+            stream.pos = end
+            return value
+        end = _value_end(stream.buf, stream.pos)
+        if end is not None:  # the whole value is in the buffer: it is bad, skip it
+            stream.pos = end
+            return Unreadable(f"entry #{index}: {problem}; skipped")
+        if stream.eof or len(stream.buf) - stream.pos > MAX_ENTRY_CHARS:
+            reason = "file ends inside" if stream.eof else f"more than {MAX_ENTRY_CHARS} characters in"
+            raise SourceFileError(stream.path, f"{reason} entry #{index} ({problem})")
+        stream.more()
 
 
-def iter_entries(path: Path | str) -> Iterator[dict[str, Any]]:
-    """Yield the entry dicts of one dump file, one at a time (constant memory).
+def iter_entries(path: Path | str) -> Iterator[Any]:
+    """Yield the entries of one dump file, one at a time (constant memory).
 
-    Raises :class:`SourceFileError` naming the file and the entry index for whole-file
-    problems (truncated bz2, invalid JSON); entries before the problem have been yielded.
+    An entry is yielded as decoded (a dict for a good one; any other JSON value is the record
+    parser's to refuse), or as :class:`~matmodal.manifest.Unreadable` when it is not valid JSON
+    or nested too deeply and its end can still be found: the file goes on after it. Raises
+    :class:`SourceFileError` naming the file and the entry index for whole-file problems
+    (truncated or corrupt bz2, no ``entries`` array, a file that ends inside an entry);
+    entries before the problem have been yielded.
     """
     stream = _Stream(Path(path))
     try:
