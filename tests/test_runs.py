@@ -121,3 +121,26 @@ def test_parallel_grid_on_ray_matches_the_serial_one(grid_root, tmp_path):
     a = serial.set_index("combination").loc[["mean", "gbm", "tabular"], "mae"]
     b = parallel.set_index("combination").loc[["mean", "gbm", "tabular"], "mae"]
     assert (parallel["status"] == "ok").all() and np.allclose(a, b, rtol=1e-5)
+
+
+def test_a_rerun_with_other_settings_is_refused_and_the_finished_run_kept(mirror_dir, tmp_path):
+    from matmodal.runs import RunConflictError
+
+    dataset = tiny_elastic(mirror_dir)
+    first = Grid(dataset.name, ["k_vrh"], [], seeds=[0], baselines=("mean",), settings={"max_rows": 40})
+    run_grid(first, dataset.table, tmp_path, verbosity=0)
+    config = first.configs()[0]
+    stored = (run_dir(tmp_path, config) / RESULT).read_text()
+    assert json.loads(stored)["n_train"] + json.loads(stored)["n_test"] == 40
+    changed = Grid(dataset.name, ["k_vrh"], [], seeds=[0], baselines=("mean",), settings={"max_rows": 30})
+    with pytest.raises(RunConflictError, match=r"1 finished run\(s\) .* nothing was run.*max_rows: 40 -> 30"):
+        run_grid(changed, dataset.table, tmp_path, verbosity=0)
+    assert (run_dir(tmp_path, config) / RESULT).read_text() == stored
+    assert len(run_grid(first, dataset.table, tmp_path, verbosity=0)) == 1  # the same settings still resume
+
+
+def test_evaluating_before_training_names_the_empty_runs_folder(tmp_path):
+    from matmodal.runs import NoRunsError, finished_results
+
+    with pytest.raises(NoRunsError, match=f"no runs under {tmp_path / 'mp_elastic'} — run 04 first"):
+        finished_results(tmp_path, "mp_elastic")

@@ -1,13 +1,17 @@
 """The costa2025 grid: modality combinations × targets × seeds (+ baselines), resumable.
 
-Each run lives in ``<root>/<dataset>/<run_id>/`` with ``config.json``, ``result.json``
-(``status`` ok: metrics, timings, backbones; ``status`` failed: the reason and traceback),
-``predictions.parquet`` and, when kept, the AutoMM ``model/``. A rerun skips every run whose
-``result.json`` says ok for the same config key, and retries failed ones. Runs are serial by
-default; ``parallel=N`` runs N at a time on Ray (which AutoGluon already depends on).
+Each run lives in ``<root>/<dataset>/<run_id>/`` (``root`` = ``Layout.runs_root``, i.e.
+``<output>/runs/<profile>``) with ``config.json``, ``result.json`` (``status`` ok: metrics,
+timings, backbones; ``status`` failed: the reason and traceback), ``predictions.parquet`` and,
+when kept, the AutoMM ``model/``. A rerun skips every run whose ``result.json`` says ok for the
+same config key, and retries failed ones. A finished run is never replaced by a run with other
+settings: :func:`run_grid` refuses the whole grid up front (:class:`RunConflictError`, naming the
+run and the settings that differ), so one runs folder always holds one configuration per run id.
+Runs are serial by default; ``parallel=N`` runs N at a time on Ray (which AutoGluon already
+depends on).
 
     grid = Grid("mp_elastic", targets=["k_vrh"], seeds=[0, 1, 2], settings={"epochs": 2})
-    results = run_grid(grid, dataset.table, root=settings.output_dir / "runs")
+    results = run_grid(grid, dataset.table, root=layout.runs_root)
 """
 
 from __future__ import annotations
@@ -75,6 +79,32 @@ class Grid:
 
 def run_dir(root: Path, config: RunConfig) -> Path:
     return root / config.dataset / config.run_id
+
+
+class RunConflictError(RuntimeError):
+    """A runs folder already holds a finished run of the same id with other settings."""
+
+
+class NoRunsError(RuntimeError):
+    """Nothing to evaluate: no finished run of a dataset under a runs folder."""
+
+
+def _stored(folder: Path) -> dict[str, Any] | None:
+    path = folder / RESULT
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def conflicts(configs: Iterable[RunConfig], root: Path) -> list[str]:
+    """One line per config whose folder holds an *ok* run with another key (failed runs are retried)."""
+    lines = []
+    for config in configs:
+        stored = _stored(run_dir(root, config))
+        if stored and stored.get("status") == "ok" and stored.get("key") != config.key:
+            old, new = stored.get("config", {}), config.as_dict()
+            changed = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
+            what = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items()) or "same fields, other key"
+            lines.append(f"{run_dir(root, config)} ({what})")
+    return lines
 
 
 def finished(folder: Path, config: RunConfig) -> dict[str, Any] | None:
@@ -161,6 +191,11 @@ def run_grid(
     shared small CPU; thread counts can change float summation order, so compare at equal settings).
     """
     configs = grid.configs() if isinstance(grid, Grid) else list(grid)
+    clashes = conflicts(configs, root)
+    if clashes:
+        raise RunConflictError(
+            f"{len(clashes)} finished run(s) under {root} have other settings; nothing was run. Use another "
+            f"runs folder (notebook 04: runs_dir) or delete the old runs. First: {clashes[0]}")
     seeds = sorted({c.seed for c in configs}) or [0]
     jobs = []
     for config in configs:
@@ -220,6 +255,16 @@ def results_frame(root: Path, folders: Sequence[Path] | None = None, dataset: st
     paths = _result_paths(root, folders, dataset)
     rows = [_row(json.loads(p.read_text())) for p in paths if p.exists()]
     return pd.DataFrame(rows, columns=RESULT_COLUMNS) if rows else pd.DataFrame(columns=RESULT_COLUMNS)
+
+
+def finished_results(root: Path, dataset: str) -> pd.DataFrame:
+    """:func:`results_frame` of one dataset; :class:`NoRunsError` when it has no ok run (so an
+    evaluation notebook stops before writing anything)."""
+    results = results_frame(root, dataset=dataset)
+    if not (results["status"] == "ok").any():
+        failed = f" ({len(results)} failed; first: {results['reason'].iloc[0]})" if len(results) else ""
+        raise NoRunsError(f"no runs under {root / dataset}{failed} — run 04 first")
+    return results
 
 
 def attribution_frame(root: Path, folders: Sequence[Path] | None = None, dataset: str | None = None) -> pd.DataFrame:
