@@ -22,10 +22,10 @@
 # %% tags=["parameters"]
 mirror = ""
 output_dir = "../outputs"
-figures_dir = "../paper_figures/costa2025"  # tables and figures go to <figures_dir>/<profile>/<dataset>/
+figures_dir = ""  # "": paper_figures beside output_dir; tables go to <figures_dir>/costa2025/<profile>/<dataset>/
 datasets = ["mp_elastic"]
-profile = "quick"  # which grid: runs are read from <output_dir>/runs/<profile>
-runs_dir = ""  # empty: <output_dir>/runs/<profile>
+profile = "quick"  # passed by run_all.sh; which grid: runs are read from <output_dir>/runs/<profile>
+runs_dir = ""  # empty: the layout's <output_dir>/runs/<profile>
 seed = 0  # unused here
 
 # %%
@@ -34,7 +34,15 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from matmodal.evaluation import (
+import matmodal
+from matmodal.plots.metrics import (
+    attribution_plot,
+    metric_bars,
+    parity_plots,
+    save_figure,
+    scaled_bars,
+)
+from matmodal.reporting.costa import (
     attribution_summary,
     best_combinations,
     compare,
@@ -43,25 +51,19 @@ from matmodal.evaluation import (
     summarise,
     write_tables,
 )
-from matmodal.plots.metrics import (
-    attribution_plot,
-    metric_bars,
-    parity_plots,
-    save_figure,
-    scaled_bars,
-)
-from matmodal.runs import attribution_frame, best_predictions, results_frame, timing_table
+from matmodal.runs import attribution_frame, best_predictions, finished_results, timing_table
 
-runs_root = Path(runs_dir) if runs_dir else Path(output_dir) / "runs" / profile
+settings, layout = matmodal.setup(profile=profile, mirror=mirror, output_dir=output_dir, figures_dir=figures_dir,
+                                  seed=seed)
+runs_root = Path(runs_dir) if runs_dir else layout.runs_root
 reference = load_reference()
-figures = Path(figures_dir)
+grids = {name: finished_results(runs_root, name) for name in datasets}  # stops here, writing nothing, before 04
 
 # %%
 reports = {}
-for name in datasets:
-    results = results_frame(runs_root, dataset=name)
+for name, results in grids.items():
     comparison = compare(summarise(results), reference)
-    folder = figures / profile / name
+    folder = layout.figures_dir("costa2025", name)
     write_tables(comparison, folder)
     comparison.to_csv(folder / "summary_long.csv", index=False, float_format="%.6g")
     timing_table(results).to_csv(folder / "timing.csv")

@@ -19,10 +19,10 @@
 # %% tags=["parameters"]
 mirror = ""
 output_dir = "../outputs"
-figures_dir = "../paper_figures/costa2025"  # figures go to <figures_dir>/<profile>/<dataset>/
+figures_dir = ""  # "": paper_figures beside output_dir; figures go to <figures_dir>/costa2025/<profile>/<dataset>/
 datasets = ["mp_elastic"]
-profile = "quick"  # which grid: runs are read from <output_dir>/runs/<profile>
-runs_dir = ""  # empty: <output_dir>/runs/<profile>
+profile = "quick"  # passed by run_all.sh; which grid: runs are read from <output_dir>/runs/<profile>
+runs_dir = ""  # empty: the layout's <output_dir>/runs/<profile>
 seed = 0  # unused here
 
 # %%
@@ -30,21 +30,25 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from matmodal.evaluation import compare, load_reference, summarise
+import matmodal
 from matmodal.models.automm import combination_label
 from matmodal.plots.metrics import heatmaps, save_figure
-from matmodal.runs import results_frame
+from matmodal.reporting.costa import compare, load_reference, summarise
+from matmodal.runs import finished_results
 
-runs_root = Path(runs_dir) if runs_dir else Path(output_dir) / "runs" / profile
+settings, layout = matmodal.setup(profile=profile, mirror=mirror, output_dir=output_dir, figures_dir=figures_dir,
+                                  seed=seed)
+runs_root = Path(runs_dir) if runs_dir else layout.runs_root
 reference = load_reference()
+grids = {name: finished_results(runs_root, name) for name in datasets}  # stops here, writing nothing, before 04
 
 # %% [markdown]
 # ## Ours
 
 # %%
-for name in datasets:
-    comparison = compare(summarise(results_frame(runs_root, dataset=name)), reference)
-    save_figure(heatmaps(comparison), Path(figures_dir) / profile / name, "figure4_heatmaps")
+for name, results in grids.items():
+    comparison = compare(summarise(results), reference)
+    save_figure(heatmaps(comparison), layout.figures_dir("costa2025", name), "figure4_heatmaps")
     plt.show()
 
 # %% [markdown]
@@ -52,5 +56,5 @@ for name in datasets:
 
 # %%
 paper = reference.rename(columns={"value": "paper"}).assign(label=reference["combination"].map(combination_label))
-save_figure(heatmaps(paper, value="paper"), Path(figures_dir), "figure4_heatmaps_costa2025")
+save_figure(heatmaps(paper, value="paper"), layout.study_dir("costa2025"), "figure4_heatmaps_costa2025")
 plt.show()

@@ -49,13 +49,12 @@ torch_threads = 2  # torch intra-op threads (0: torch's default)
 # %%
 import json
 import time
-from pathlib import Path
 
 import pandas as pd
 import torch
 
+import matmodal
 from matmodal import provenance
-from matmodal.config import Settings
 from matmodal.models.torch_common import StageConfig, TrainConfig
 from matmodal.protocols import (
     ProtocolConfig,
@@ -71,9 +70,8 @@ from matmodal.protocols import (
 
 if torch_threads:
     torch.set_num_threads(torch_threads)
-settings = Settings(mirror_dir=Path(mirror) if mirror else None, output_dir=Path(output_dir), seed=seed,
-                    **({"cache_dir": Path(cache_dir)} if cache_dir else {}))
-out = settings.output_dir / "massa"
+settings, layout = matmodal.setup(profile=profile, mirror=mirror, output_dir=output_dir, cache_dir=cache_dir, seed=seed)
+out = layout.massa_scores_dir
 out.mkdir(parents=True, exist_ok=True)
 specs = model_specs(profile, image_size, small, max_text_length, text_layers or None, seed)
 train = TrainConfig(stages=(StageConfig("head", head_epochs, lr_head), StageConfig("full", full_epochs, lr_full)),
@@ -86,13 +84,14 @@ specs
 
 # %%
 from matmodal.datasets.build import BuildOptions, load
+from matmodal.datasets.registry import build_dataset, spec
 from matmodal.protocols import density_slice_table
 
 
 def table_of(name: str) -> pd.DataFrame:
     """The dataset's table; built with images (and limited robocrys) when missing."""
     if name == "density_slices":
-        return density_slice_table(settings.mirror_dir, out / "density_slices")
+        return density_slice_table(settings.mirror_dir, layout.dataset_dir("density_slices"))
     try:
         return load(name, settings).table
     except FileNotFoundError:
@@ -100,17 +99,7 @@ def table_of(name: str) -> pd.DataFrame:
 
         options = BuildOptions(robocrys=True, robocrys_limit=robocrys_limit or None,
                                image=RenderSettings(size=image_size), n_jobs=settings.n_jobs)
-        if name == "mp_elastic":
-            from matmodal.datasets.elastic import build_elastic
-
-            return build_elastic(options=options, settings=settings).table
-        if name == "alexandria":
-            from matmodal.datasets.costa import build_alexandria
-
-            return build_alexandria(options=options, settings=settings).table
-        from matmodal.datasets.massa import build_massa
-
-        return build_massa(settings=settings).table
+        return build_dataset(name, options=options if spec(name).build_options else None, settings=settings).table
 
 
 tables = {name: table_of(name) for name in datasets}

@@ -12,30 +12,32 @@
 
 # %% [markdown]
 # # 08 · massa2024 evaluation: R²/RMSE tables and figures beside the paper
-# Reads the score files of notebook 07 (`<output_dir>/massa/scores_*.parquet`), averages the
+# Reads the score files of notebook 07 (`<output_dir>/massa/<profile>/scores_*.parquet`), averages the
 # folds of each run and reports mean ± sd over runs, with the mean-predictor baseline, the
 # paper's numbers (massa2024 Table 1 and Fig. 2; ECD images of 592 FCC crystals) and, where
 # the costa2025 grid ran on the same dataset, its AutoGluon and baseline test scores.
 
 # %% tags=["parameters"]
 output_dir = "../outputs"
-figures_dir = ""  # "": <output_dir>/figures/massa2024; the committed real-run figures: ../paper_figures/massa2024
+figures_dir = ""  # "": <paper_figures>/massa2024/<profile>/ (the layout); a folder: write there instead
 mirror = ""  # unused; passed to every notebook by run_all.sh
 seed = 0
-profile = "quick"
+profile = "quick"  # passed by run_all.sh
 datasets = []  # []: every scores file found
 stacked_dataset = "mp_elastic"  # dataset of the stage figure (massa2024 Fig. 2 layout) and the learning curves
-grid_dir = ""  # costa2025 grid results folder; "": <output_dir>/runs
+grid_dir = ""  # costa2025 grid results folder; "": the layout's <output_dir>/runs/<profile>
 
 # %%
 from pathlib import Path
 
 import pandas as pd
 
+import matmodal
 from matmodal.plots import massa as mp
 
-out = Path(output_dir) / "massa"
-figures = Path(figures_dir) if figures_dir else Path(output_dir) / "figures" / "massa2024"
+settings, layout = matmodal.setup(profile=profile, mirror=mirror, output_dir=output_dir, seed=seed)
+out = layout.massa_scores_dir
+figures = Path(figures_dir) if figures_dir else layout.figures_dir("massa2024")
 files = sorted(out.glob("scores_*.parquet"))
 scores = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
 if datasets and len(scores):
@@ -108,24 +110,16 @@ if len(summary):
 # ## Beside the costa2025 grid (AutoGluon + baselines) on the same dataset and split
 
 # %%
-grid = pd.DataFrame()
-try:
-    from matmodal.runs import results_frame
+from matmodal.reporting.massa import beside_costa_grid
+from matmodal.runs import results_frame
 
-    grid = results_frame(Path(grid_dir) if grid_dir else Path(output_dir) / "runs")
-except (ImportError, FileNotFoundError, ValueError) as error:
-    print(f"no costa2025 grid results: {error}")
-if len(grid) and len(summary):  # the grid's seed-`seed` split is the protocol's test split (same ids, same seed)
-    ok = grid[(grid.status == "ok") & (grid.seed == seed) & grid.dataset.isin(summary.dataset.unique())]
-    ours = summary[summary.split.isin(["test", "test_ensemble"])]
-    ours = ours.assign(label=ours.family + ": " + ours.stage + ours.text_level.map(lambda t: f" ({t})" if t else "")
-                       + " [" + ours.split + "]")
-    beside = pd.concat([ok.assign(source="costa2025 grid (AutoGluon)")[["dataset", "target", "label", "source", "r2", "rmse", "n_test"]],
-                        ours.assign(source="massa2024 models").rename(columns={"r2_mean": "r2", "rmse_mean": "rmse"})[
-                            ["dataset", "target", "label", "source", "r2", "rmse"]]], ignore_index=True)
-    beside = beside[beside.target.isin(ours.target.unique())].sort_values(["dataset", "target", "source", "label"])
+grid_root = Path(grid_dir) if grid_dir else layout.runs_root
+beside, why_empty = beside_costa_grid(summary, results_frame(grid_root), seed, where=str(grid_root))
+if len(beside):  # the grid's seed-`seed` split is the protocol's test split (same ids, same seed)
     beside.to_csv(figures / "beside_costa_grid_test.csv", index=False)
     display(beside.round(3))  # noqa: F821
+else:
+    print(f"nothing beside the costa2025 grid: {why_empty}")
 
 # %% [markdown]
 # ## Figures: stage bars (with the paper's values) and learning curves

@@ -105,3 +105,27 @@ def test_mean_predictor_scores_one_on_the_scaled_metrics():
     y = np.array([1.0, 2.0, 4.0, 9.0])
     metrics = regression_metrics(y, np.full_like(y, y.mean()))
     assert metrics["mae_mad"] == pytest.approx(1.0) and metrics["rmse_rmsd"] == pytest.approx(1.0)
+
+
+def test_massa_beside_the_costa_grid_finds_the_runs_of_the_layout(mirror_dir, tmp_path):
+    """Notebook 08 globbed <output>/runs/*/*/result.json while runs live in runs/<profile>/<dataset>/<run>:
+    the section was always empty, silently."""
+    from matmodal.layout import Layout
+    from matmodal.reporting.massa import beside_costa_grid
+    from matmodal.runs import Grid, results_frame, run_grid
+    from tests.grid_fixtures import tiny_elastic
+
+    dataset = tiny_elastic(mirror_dir)
+    layout = Layout(tmp_path / "outputs", tmp_path / "figures", "quick")
+    run_grid(Grid(dataset.name, ["k_vrh"], [], seeds=[0], baselines=("mean",)), dataset.table, layout.runs_root,
+             verbosity=0)
+    # one row in the shape of matmodal.plots.massa.summarise (values are placeholders, not results)
+    summary = pd.DataFrame([{"dataset": dataset.name, "target": "k_vrh", "family": "stacked", "stage": "image",
+                             "text_level": "", "split": "test", "r2_mean": 0.5, "rmse_mean": 30.0}])
+    beside, why = beside_costa_grid(summary, results_frame(layout.runs_root), seed=0)
+    assert why == "" and list(beside["source"]) == ["costa2025 grid (AutoGluon)", "massa2024 models"]
+    assert beside.loc[0, "n_test"] == 7 and beside.loc[1, "label"] == "stacked: image [test]"
+    old = results_frame(layout.output_dir / "runs")  # the old glob: <output>/runs/<dataset>/<run>
+    assert beside_costa_grid(summary, old, seed=0, where="outputs/runs")[1] == \
+        "no costa2025 grid runs under outputs/runs (run notebook 04 first)"
+    assert "no ok seed-1 run on mp_elastic_tiny48" in beside_costa_grid(summary, results_frame(layout.runs_root), 1)[1]

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from matmodal import notebook_runner
@@ -109,3 +111,65 @@ def test_runner_executes_with_parameters_and_stops_at_the_first_failure(tmp_path
     assert (out / "01_data_understanding.ipynb").exists() and (out / "01_data_understanding.html").exists()
     assert "seed 0 quick" in (out / "01_data_understanding.ipynb").read_text()
     assert not (out / "03_ecd_slicing.ipynb").exists()
+
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@pytest.mark.parametrize("stem", ["05_evaluation", "06_heatmaps"])
+def test_evaluating_before_training_stops_and_writes_nothing(tmp_path, stem):
+    """05/06 before 04 used to overwrite paper_figures with empty tables, then crash."""
+    from papermill.exceptions import PapermillExecutionError
+
+    figures = tmp_path / "paper_figures"
+    params = {"profile": "full", "mirror": "", "output_dir": str(tmp_path / "outputs"), "seed": 0,
+              "figures_dir": str(figures)}
+    with pytest.raises(PapermillExecutionError, match=r"no runs under .*outputs/runs/full/mp_elastic — run 04 first"):
+        notebook_runner.run_notebook(NOTEBOOKS / f"{stem}.py", tmp_path / "executed", params)
+    assert not figures.exists()
+
+
+PATH_NAMES = {"settings", "layout", "runs_root", "out", "figures", "grid_root"}
+
+
+def _setup_statements(notebook) -> tuple[str, str]:
+    """The parameters cell, and the path-deciding statements of the setup cell after it
+    (assignments to settings/layout/runs_root/out/figures/grid_root)."""
+    import ast
+
+    cells = [c for c in notebook.cells if c.cell_type == "code"]
+    index = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    chosen = []
+    for node in ast.parse(cells[index + 1].source).body:
+        targets = [t for n in getattr(node, "targets", []) for t in ast.walk(n) if isinstance(t, ast.Name)]
+        if {t.id for t in targets} & PATH_NAMES:
+            chosen.append(ast.unparse(node))
+    return cells[index].source, "\n".join(chosen)
+
+
+@pytest.mark.parametrize("profile", ["quick", "full", "paper"])
+def test_every_notebook_resolves_its_paths_through_the_layout_of_its_profile(tmp_path, mirror_dir, profile):
+    """Execute each notebook's parameters cell, the runner's parameters for ``profile`` and the
+    setup statements: every path comes from the layout of that profile, under output_dir."""
+    import jupytext
+
+    output = tmp_path / "outputs"
+    common = {"mirror": str(mirror_dir), "output_dir": str(output), "seed": 0}
+    for source in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py")):
+        parameters, setup = _setup_statements(jupytext.read(source))
+        assert "matmodal.setup(profile=profile" in setup, f"{source.name}: no setup call in the cell after parameters"
+        injected = notebook_runner.notebook_parameters(NOTEBOOKS / "profiles.yaml", profile, source.stem, common)
+        namespace: dict = {}
+        exec(parameters, namespace)
+        namespace.update(injected)
+        exec("import matmodal\nfrom pathlib import Path\n" + setup, namespace)
+        settings, layout = namespace["settings"], namespace["layout"]
+        assert settings.profile == profile and layout.profile == profile, source.name
+        assert settings.output_dir == output and settings.mirror_dir == mirror_dir, source.name
+        assert layout.runs_root == output / "runs" / profile
+        expected = {"runs_root": output / "runs" / profile, "grid_root": output / "runs" / profile,
+                    "out": output / "massa" / profile, "figures": tmp_path / "paper_figures" / "massa2024" / profile}
+        for name, path in expected.items():
+            if name in namespace:
+                assert namespace[name] == path, (source.name, name)
+        assert layout.figures_dir("costa2025", "mp_elastic") == tmp_path / f"paper_figures/costa2025/{profile}/mp_elastic"
