@@ -56,8 +56,12 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     options = _options(args, settings) if chosen.build_options else None
     extra = {k: getattr(args, k) for k in chosen.accepts if getattr(args, k, None) is not None}
     dataset = build_dataset(chosen.name, options=options, settings=settings, **extra)
-    counts = dataset.manifest["severity"].value_counts().to_dict()
-    print(f"{dataset.name}: {len(dataset.table)} records -> {dataset.folder} (manifest: {counts})")
+    from matmodal.datasets.build import summary
+
+    *file_problems, counts = summary(dataset)
+    for line in file_problems:  # whole-file problems: one line each, naming the file
+        print(f"matmodal: {line}", file=sys.stderr)
+    print(counts)
     return 0
 
 

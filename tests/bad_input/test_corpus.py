@@ -1,0 +1,89 @@
+"""Every corpus kind, interleaved with real good entries in one file, has its exact outcome,
+and every record read is accounted for: ``len(table) + dropped == entries in the file``."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from matmodal.config import Settings
+from matmodal.datasets.build import BuildOptions, summary
+from matmodal.datasets.costa import build_alexandria
+from tests.bad_input.corpus import KINDS, Kind, fill, matches, write_mixed
+from tests.conftest import MIRROR
+from tests.test_records import hand_targets
+
+FILE = "alexandria_950.json.bz2"
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    if not (MIRROR / "alexandria").is_dir():
+        pytest.skip(f"mirror not found at {MIRROR}")
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "mirror" / "alexandria").mkdir(parents=True)
+    layout, positions = write_mixed(root / "mirror" / "alexandria" / FILE, MIRROR)
+    settings = Settings(mirror_dir=root / "mirror", output_dir=root / "out", cache_dir=root / "cache")
+    dataset = build_alexandria(options=BuildOptions(robocrys=False), settings=settings)
+    return dataset, layout, positions
+
+
+def test_corpus_has_at_least_40_kinds():
+    assert len(KINDS) >= 40
+    assert len({k.name for k in KINDS}) == len(KINDS)
+
+
+def test_every_record_read_is_accounted_for(mixed):
+    dataset, layout, _ = mixed
+    dropped = dataset.manifest[dataset.manifest.severity == "dropped"]
+    assert len(dataset.table) + len(dropped) == len(layout)
+    assert len(dataset.table) == sum(1 for x in layout if not isinstance(x, Kind) or x.kept)
+    assert not (dataset.manifest.severity == "unreadable").any()
+    assert dataset.table.material_id.is_unique
+
+
+def test_good_records_around_the_bad_land_with_correct_targets(mixed):
+    dataset, layout, _ = mixed
+    table = dataset.table.set_index("material_id")
+    good = [x for x in layout if not isinstance(x, Kind)]
+    for entry in good:
+        row = table.loc[entry["data"]["mat_id"]]
+        for target, value in hand_targets(entry).items():
+            assert row[target] == pytest.approx(value, rel=1e-9)
+    notes = dataset.manifest[dataset.manifest.record_id.isin([e["data"]["mat_id"] for e in good])]
+    assert set(notes.reason) <= {"derived from the structure: formula, spg (spglib, symprec=0.1 Å)",
+                                 f"duplicate id (first seen in {FILE})"}
+
+
+def test_summary_counts_are_true(mixed):
+    dataset, layout, _ = mixed
+    kept = len(dataset.table)
+    dropped = len(layout) - kept
+    degraded = dataset.manifest.query("severity == 'degraded'").record_id.nunique()
+    assert summary(dataset) == [f"alexandria: {kept} kept, {degraded} degraded, {dropped} dropped "
+                                f"— see {dataset.folder / 'manifest.csv'}"]
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=[k.name for k in KINDS])
+def test_kind_has_its_exact_outcome(mixed, kind):
+    dataset, _, positions = mixed
+    index = positions[kind.name]
+    record_id = fill(kind.expected_id, FILE, index)
+    rows = dataset.manifest[dataset.manifest.record_id == record_id]
+    if kind.name == "duplicate_id":  # the first record of that id is a good one, kept
+        rows = rows[rows["index"] == ""]
+    expected = [(stage, severity, fill(reason, FILE, index)) for stage, severity, reason in kind.issues]
+    actual = list(zip(rows.stage, rows.severity, rows.reason, strict=True))
+    assert len(actual) == len(expected), actual
+    for (stage, severity, reason), got in zip(expected, actual, strict=True):
+        assert (stage, severity) == got[:2] and matches(reason, got[2]), got
+    in_table = record_id in set(dataset.table.material_id)
+    assert in_table == (kind.kept or kind.name == "duplicate_id")
+    if kind.kept:
+        row = dataset.table.set_index("material_id").loc[record_id]
+        for target, value in (kind.targets or {}).items():
+            assert (pd.isna(row[target]) if value is None else math.isclose(row[target], value)), target
+    if not kind.kept and kind.name != "duplicate_id":  # a dropped record is named by file and position too
+        assert set(rows["index"]) == {str(index)} and set(rows.source) == {FILE}
