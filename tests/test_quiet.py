@@ -1,0 +1,123 @@
+"""matmodal.quiet: known library noise is silenced, anything else still shows; executed notebooks
+carry no stderr output."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import pytest
+
+from matmodal import quiet as q
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def restored(monkeypatch):
+    """Undo what quiet() changes process-wide: warning filters, logger levels/filters, env, patches."""
+    import nltk
+    import tqdm.std
+
+    monkeypatch.setattr(nltk, "download", nltk.download)
+    monkeypatch.setattr(tqdm.std.tqdm, "__init__", tqdm.std.tqdm.__init__)
+    for name in ("TQDM_DISABLE", "AUTOMM_TUTORIAL_MODE", q.BATCH_ENV):
+        monkeypatch.delenv(name, raising=False)
+    names = [*q.LOGGERS, *q.MESSAGES]
+    saved = {n: (logging.getLogger(n).level, list(logging.getLogger(n).filters)) for n in names}
+    with warnings.catch_warnings():
+        yield
+    for name, (level, filters) in saved.items():
+        logging.getLogger(name).setLevel(level)
+        logging.getLogger(name).filters[:] = filters
+
+
+def test_known_warnings_are_filtered_and_new_ones_still_show(restored):
+    q.quiet(batch=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use `isinstance(treespec, TreeSpec)`",
+                      FutureWarning, stacklevel=1)
+        warnings.warn('install "ipywidgets" for Jupyter support', UserWarning, stacklevel=1)
+        warnings.warn("Only CPU is detected in the instance. This may result in slow speed", UserWarning,
+                      stacklevel=1)
+        warnings.warn("a warning nobody has seen before", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["a warning nobody has seen before"]
+
+
+def test_lightning_info_stays_off_even_after_lightning_resets_its_package_logger(restored):
+    q.quiet(batch=False)
+    logging.getLogger("lightning.pytorch").setLevel(logging.INFO)  # what `import lightning.pytorch` does
+    tips = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    summary = logging.getLogger("lightning.pytorch.callbacks.model_summary")
+    assert not tips.isEnabledFor(logging.INFO) and not summary.isEnabledFor(logging.INFO)
+    assert tips.isEnabledFor(logging.WARNING)  # real warnings still reach the notebook
+    assert not logging.getLogger("transformers").isEnabledFor(logging.WARNING)  # weight LOAD REPORTs
+
+
+def test_one_autogluon_message_is_dropped_not_the_whole_logger(restored, caplog):
+    q.quiet(batch=False)
+    q.quiet(batch=False)  # idempotent: one filter, not two
+    logger = logging.getLogger("autogluon.multimodal.models.utils")
+    assert sum(isinstance(f, q.MessageFilter) for f in logger.filters) == 1
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        logger.warning("The provided image size=64 is smaller than the default size of the pretrained backbone")
+        logger.warning("something else went wrong")
+    assert [r.getMessage() for r in caplog.records] == ["something else went wrong"]
+
+
+def test_missing_nltk_data_is_named_and_never_downloaded(restored):
+    import nltk
+
+    state = q.quiet(batch=False)
+    assert set(state.missing_nltk) == set(q.missing_nltk_data())
+    if state.missing_nltk:  # this machine has none of AutoMM's nltk corpora
+        assert nltk.download("wordnet", quiet=True) is False  # the stub: no network attempt
+
+
+def test_batch_mode_turns_every_progress_bar_off(restored, monkeypatch, capsys):
+    from tqdm.auto import tqdm
+
+    monkeypatch.setenv(q.BATCH_ENV, "1")
+    assert q.quiet().batch is True
+    with tqdm(total=3, desc="bar", disable=False) as bar:  # an explicit disable=False is overridden
+        bar.update(3)
+    assert bar.disable
+    captured = capsys.readouterr()
+    assert "bar" not in captured.err + captured.out
+    import os
+
+    assert os.environ["AUTOMM_TUTORIAL_MODE"] == "1" and os.environ["TQDM_DISABLE"] == "1"
+
+
+def test_interactive_mode_keeps_progress_bars(restored):
+    import io
+
+    from tqdm.std import tqdm
+
+    assert q.quiet(batch=False).batch is False
+    with tqdm(total=1, disable=False, file=io.StringIO()) as bar:
+        assert not bar.disable
+
+
+def test_stderr_scan_reports_stderr_streams_only():
+    notebook = {"cells": [
+        {"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stdout", "text": ["fine\n"]}]},
+        {"cell_type": "markdown"},
+        {"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stderr", "text": ["Seed set to 0\n"]},
+                                          {"output_type": "display_data", "data": {"text/plain": "x"}}]},
+    ]}
+    assert q.stderr_outputs(notebook) == [(2, "Seed set to 0\n")]
+
+
+def _executed_notebooks() -> list[Path]:
+    return sorted((REPO / "outputs" / "notebooks").glob("*/[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("path", _executed_notebooks() or [None], ids=lambda p: p.stem if p else "none")
+def test_executed_notebooks_have_no_stderr_noise(path):
+    """Every notebook run_all.sh executed (outputs/notebooks/<profile>/) is free of stderr output."""
+    if path is None:
+        pytest.skip("no executed notebooks under outputs/notebooks/ (run ./run_all.sh)")
+    noise = q.stderr_outputs(path)
+    assert not noise, f"{path}: stderr in cell {noise[0][0]}: {noise[0][1][:500]}"
