@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from matmodal.quiet import BATCH_ENV
+
 KERNEL = "matmodal"
 SECRET_ENV = ("MP_API_KEY",)
 
@@ -58,6 +60,7 @@ def run_notebook(source: Path, out_dir: Path, parameters: dict[str, Any]) -> Pat
     notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python (matmodal)", "language": "python"}
     notebook.metadata.setdefault("language_info", {"name": "python"})
     nbformat.write(notebook, raw)
+    os.environ[BATCH_ENV] = "1"  # the kernel inherits it: matmodal.quiet's batch mode (no progress bars)
     papermill.execute_notebook(
         str(raw), str(executed), parameters=parameters, kernel_name=KERNEL,
         cwd=str(source.parent), progress_bar=False, log_output=True,
