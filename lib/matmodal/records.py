@@ -15,13 +15,12 @@ from typing import Any
 import numpy as np
 from pymatgen.analysis.elasticity import ElasticTensor
 from pymatgen.core import Composition, Structure
-from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from matmodal.manifest import Issue, RecordError, Severity, printable
 from matmodal.paths import safe_name
+from matmodal.symmetry import SYMPREC, spacegroup_number  # one spglib tolerance for the project
 from matmodal.targets import TARGETS, TargetName
 
-SYMPREC = 0.1  # Å, spglib tolerance used when the space group has to be derived
 MAX_SITES = 1000  # sites per cell; bounds the O(n²) distance check, spglib, robocrys and the renderer
 MAX_CELL_LENGTH = 1000.0  # Å, longest lattice vector accepted
 MIN_DISTANCE = 0.5  # Å, closest two atoms (or an atom and its image) may be; H2 is 0.74 Å
@@ -196,11 +195,7 @@ def _derive(record: MaterialRecord) -> None:
         record.data["formula"] = record.composition.reduced_formula
         record.derived.append("formula")
     if record.data.get("spg") is None:
-        try:
-            spg = SpacegroupAnalyzer(record.structure, symprec=SYMPREC).get_space_group_number()
-        except Exception:  # spglib fails on some cells: leave spg unknown, say so
-            spg = None
-        record.data["spg"] = spg
+        record.data["spg"] = spacegroup_number(record.structure)  # None when spglib fails: unknown, said so
         record.derived.append(f"spg (spglib, symprec={SYMPREC} Å)")
 
 

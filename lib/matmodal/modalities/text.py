@@ -7,7 +7,6 @@ count in the cell when the count is not 1, space separated, in the entry's compo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import warnings
@@ -17,6 +16,7 @@ from pathlib import Path
 from pymatgen.core import Composition, Structure
 from tqdm.auto import tqdm
 
+from matmodal.hashing import rounded_structure_key
 from matmodal.isolation import GIB, Limits, run_isolated
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,7 @@ def composition_text(composition: Composition | Structure | dict[str, float]) ->
 
 def structure_key(structure: Structure, *extra: str) -> str:
     """Content hash of a structure (lattice, species, coordinates) plus settings strings."""
-    payload = json.dumps(
-        [structure.lattice.matrix.round(6).tolist(), [s.species_string for s in structure],
-         structure.frac_coords.round(6).tolist(), list(extra)]
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+    return rounded_structure_key(structure, *extra)
 
 
 def _robocrys_version() -> str:

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import copy
-import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,19 +22,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from matmodal.seeding import seed_everything  # one seeding for every family (re-exported)
+
 Batch = dict[str, Tensor]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PROBE_TEXT = "Silicon dioxide crystallizes in the trigonal space group."
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed python, numpy and torch; deterministic kernels on CPU. Returns a seeded generator."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    return torch.Generator().manual_seed(seed)
 
 
 @dataclass(frozen=True)

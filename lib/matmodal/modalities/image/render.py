@@ -8,10 +8,10 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, PngImagePlugin
 from pymatgen.core import Structure
 
+from matmodal.hashing import structure_digest
 from matmodal.modalities.image.raster import rasterise
 from matmodal.modalities.image.scene import build_scene
 from matmodal.modalities.image.settings import RenderSettings
@@ -33,15 +33,6 @@ def render_structure(structure: Structure, settings: RenderSettings) -> Image.Im
     degenerate lattice).
     """
     return render_with_notes(structure, settings)[0]
-
-
-def structure_digest(structure: Structure) -> str:
-    """SHA-256 of what a picture depends on: lattice, fractional coordinates, species and occupancies."""
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(structure.lattice.matrix, dtype=np.float64).tobytes())
-    h.update(np.ascontiguousarray(structure.frac_coords, dtype=np.float64).tobytes())
-    h.update("|".join(",".join(f"{sp}:{occ!r}" for sp, occ in site.species.items()) for site in structure).encode())
-    return h.hexdigest()
 
 
 def cache_key(structure: Structure, settings: RenderSettings) -> str:

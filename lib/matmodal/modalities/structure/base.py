@@ -9,8 +9,6 @@ never returns a stale vector and two records with the same structure share one f
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -23,6 +21,7 @@ import pandas as pd
 from pymatgen.core import Structure
 from tqdm.auto import tqdm
 
+from matmodal.hashing import payload_digest
 from matmodal.manifest import Issue, Severity
 from matmodal.modalities.text import structure_key
 
@@ -72,7 +71,7 @@ class Run(ABC):
 
 def digest(payload: Any) -> str:
     """Short sha256 of a JSON-serialisable payload (sorted keys)."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return payload_digest(payload)
 
 
 class VectorCache:
