@@ -38,7 +38,8 @@ class Issue:
     def line(self) -> str:
         """One printable console line: ``source#index (id): reason``."""
         where = f"{self.source}#{self.index}" if self.index is not None else self.source
-        label = self.record_id if not where else f"{where} ({self.record_id})"
+        label = f"{where} ({self.record_id})" if where and self.record_id not in (where, self.source) else \
+            (where or self.record_id)
         return printable(f"{label}: {self.reason}")
 
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import re
 from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NAME_CHARS = 120  # characters of a file name stem; file systems allow 255 bytes
@@ -32,3 +37,23 @@ def inside(folder: Path, name: str) -> Path:
     if folder.resolve() not in target.parents:
         raise ValueError(f"{name!r} would escape {folder}")
     return target
+
+
+def read_json_object(path: Path, unreadable: str = "treated as missing") -> dict[str, Any] | None:
+    """The JSON object stored at ``path``, or None when the file is absent.
+
+    A file that is truncated, not JSON or not an object (a process killed while writing it)
+    is also None, with one warning naming the file, the problem and ``unreadable`` (what the
+    caller does about it, e.g. "an unfinished run: it is redone").
+    """
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        log.warning("%s is unreadable (%s: %s); %s", path, type(error).__name__, error, unreadable)
+        return None
+    if not isinstance(data, dict):
+        log.warning("%s holds a %s, not an object; %s", path, type(data).__name__, unreadable)
+        return None
+    return data

@@ -40,6 +40,7 @@ from matmodal.models.automm import (
     parse_combination,
 )
 from matmodal.models.baselines import BASELINES
+from matmodal.paths import read_json_object
 from matmodal.models.baselines import LABELS as BASELINE_LABELS
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,8 @@ class NoRunsError(RuntimeError):
 
 
 def _stored(folder: Path) -> dict[str, Any] | None:
-    path = folder / RESULT
-    return json.loads(path.read_text()) if path.exists() else None
+    # a truncated result.json (a run killed while writing) is an unfinished run: said, and redone
+    return read_json_object(folder / RESULT, "treated as an unfinished run (it is redone)")
 
 
 def conflicts(configs: Iterable[RunConfig], root: Path) -> list[str]:
@@ -109,10 +110,9 @@ def conflicts(configs: Iterable[RunConfig], root: Path) -> list[str]:
 
 def finished(folder: Path, config: RunConfig) -> dict[str, Any] | None:
     """The stored result when the run finished ok with this exact config, else None."""
-    path = folder / RESULT
-    if not path.exists():
+    result = _stored(folder)
+    if result is None:
         return None
-    result = json.loads(path.read_text())
     return result if result.get("status") == "ok" and result.get("key") == config.key else None
 
 
@@ -200,7 +200,7 @@ def run_grid(
     jobs = []
     for config in configs:
         folder = run_dir(root, config)
-        stored = json.loads((folder / RESULT).read_text()) if (folder / RESULT).exists() else None
+        stored = _stored(folder)
         if finished(folder, config) or (stored and stored.get("key") == config.key and not retry_failed):
             continue
         jobs.append((config, folder, _keep(config, seeds, keep_models)))
@@ -253,7 +253,7 @@ def _result_paths(root: Path, folders: Sequence[Path] | None, dataset: str | Non
 def results_frame(root: Path, folders: Sequence[Path] | None = None, dataset: str | None = None) -> pd.DataFrame:
     """One row per stored run (ok or failed) under ``root`` (or just ``folders``, or one dataset)."""
     paths = _result_paths(root, folders, dataset)
-    rows = [_row(json.loads(p.read_text())) for p in paths if p.exists()]
+    rows = [_row(result) for p in paths if (result := _stored(p.parent)) is not None]
     return pd.DataFrame(rows, columns=RESULT_COLUMNS) if rows else pd.DataFrame(columns=RESULT_COLUMNS)
 
 
@@ -272,7 +272,7 @@ def attribution_frame(root: Path, folders: Sequence[Path] | None = None, dataset
     paths = _result_paths(root, folders, dataset)
     rows = []
     for path in paths:
-        result = json.loads(path.read_text()) if path.exists() else {}
+        result = _stored(path.parent) or {}
         for row in result.get("attribution", []):
             config = result["config"]
             rows.append({"dataset": config["dataset"], "target": config["target"], "seed": config["seed"],

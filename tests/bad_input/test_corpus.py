@@ -87,3 +87,10 @@ def test_kind_has_its_exact_outcome(mixed, kind):
             assert (pd.isna(row[target]) if value is None else math.isclose(row[target], value)), target
     if not kind.kept and kind.name != "duplicate_id":  # a dropped record is named by file and position too
         assert set(rows["index"]) == {str(index)} and set(rows.source) == {FILE}
+
+
+def test_text_outputs_carry_no_raw_control_bytes(mixed):
+    dataset, _, _ = mixed
+    raw = (dataset.folder / "manifest.csv").read_bytes()
+    text = raw.decode("utf-8")  # strict: no lone surrogates either
+    assert b"\x00" not in raw and "bad\\x00nul" in text and "bad-\\ud800" in text and "bad-\\udcff-x" in text
