@@ -173,3 +173,27 @@ def test_every_notebook_resolves_its_paths_through_the_layout_of_its_profile(tmp
             if name in namespace:
                 assert namespace[name] == path, (source.name, name)
         assert layout.figures_dir("costa2025", "mp_elastic") == tmp_path / f"paper_figures/costa2025/{profile}/mp_elastic"
+
+
+FULL_SAMPLE = [
+    "02_dataset_construction.datasets=[mp_elastic]", "02_dataset_construction.featurisers=[magpie]",
+    "02_dataset_construction.robocrys_limit=5", "02_dataset_construction.image_size=0",
+    "04_training.datasets=[mp_elastic]", "04_training.targets=[k_vrh]", "04_training.seeds=[0]",
+    "04_training.combinations=[tabular]", "04_training.epochs=1", "04_training.max_rows=60",
+    "05_evaluation.datasets=[mp_elastic]", "06_heatmaps.datasets=[mp_elastic]",
+]
+
+
+@pytest.mark.slow
+def test_full_profile_on_a_small_sample_writes_under_full(mirror_dir, tmp_path):
+    """`./run_all.sh full` used to evaluate the quick grid; on a small sample its tables land under full/."""
+    args = ["--profile", "full", "--notebooks", str(NOTEBOOKS), "--mirror", str(mirror_dir),
+            "--output-dir", str(tmp_path / "outputs"),
+            "--only", "02_dataset_construction", "04_training", "05_evaluation", "06_heatmaps"]
+    assert notebook_runner.main(args + [a for item in FULL_SAMPLE for a in ("--set", item)]) == 0
+    assert (tmp_path / "outputs/datasets/full/mp_elastic/table.parquet").exists()
+    assert len(list((tmp_path / "outputs/runs/full/mp_elastic").glob("*/result.json"))) == 3  # mean, gbm, tabular
+    tables = tmp_path / "paper_figures/costa2025/full/mp_elastic"
+    assert (tables / "table2_mae.csv").exists() and (tables / "figure4_heatmaps.png").exists()
+    assert not (tmp_path / "paper_figures/costa2025/quick").exists()
+    assert (tmp_path / "outputs/notebooks/full/05_evaluation.html").exists()
