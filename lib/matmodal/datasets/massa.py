@@ -27,7 +27,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +39,33 @@ from tqdm.auto import tqdm
 
 from matmodal.config import Settings, get_settings
 from matmodal.datasets.build import TABLE, BuildOptions, Dataset, arrow_with_units, build
+from matmodal.datasets.elastic import RELEASE_2025, RELEASE_OLD, release_moduli
+from matmodal.datasets.quality import checked, untrusted_moduli
 from matmodal.manifest import Issue, Severity
 from matmodal.modalities.ecd import EcdError, EcdSettings, density_image, iqr_outliers, write_images
 from matmodal.modalities.robocrys_levels import COLUMNS as TEXT_COLUMNS
 from matmodal.modalities.robocrys_levels import text_levels
 from matmodal.paths import safe_name
 from matmodal.records import MaterialRecord, vrh_moduli
-from matmodal.sources.charge_density import ChargeDensitySource, DensityMismatchError
-from matmodal.sources.materials_project import MaterialsProject
+from matmodal.sources.charge_density import (
+    COUNT_TOLERANCE,
+    MULTIMAT_FILE,
+    ChargeDensitySource,
+    DensityMismatchError,
+)
+from matmodal.sources.materials_project import (
+    ELASTIC_2025_FILE,
+    ELASTIC_FILE,
+    SUMMARY_2018_FILE,
+    MaterialsProject,
+)
 from matmodal.sources.mirror import MissingDataError
 from matmodal.targets import TargetName
 
 NAME = "massa"
+DENSITY_NAME = "massa_mp_density"  # real MP densities, FCC only
+DENSITY_ANY_NAME = "massa_mp_density_any"  # real MP densities, any lattice
+LICENCE = "CC-BY-4.0 (Jain et al. 2013; de Jong et al. 2015)"
 FCC_SPACEGROUPS: tuple[int, ...] = (196, 202, 203, 209, 210, 216, 219, 225, 226, 227, 228)
 MASSA_TARGETS: tuple[TargetName, ...] = (TargetName.e_form, TargetName.e_fermi, TargetName.k_vrh)
 SYMPREC = 0.1  # Å
@@ -109,10 +124,40 @@ def candidates(
     frame = frame.sort_values("material_id").reset_index(drop=True)
     if options.limit is not None:
         frame = frame.head(options.limit)
-    elastic = mp.elasticity(list(frame["material_id"]))
+    ids = list(frame["material_id"])
+    elastic = mp.elasticity(ids)
     k_map = {row["material_id"]: _k_vrh(row) for row in elastic.to_dict("records")}
     frame["elastic_k_vrh"] = frame["material_id"].map(k_map)
+    frame["untrusted_moduli"] = frame["material_id"].map(untrusted_moduli(mp, ids))
     return frame
+
+
+def density_candidates(mp: MaterialsProject, densities: ChargeDensitySource, options: MassaOptions) -> pd.DataFrame:
+    """One row per density the source holds (mirror: the 371 MultiMat grids), with e_form and
+    e_fermi of the summary source (mirror: mp2018) and K_VRH of the 2025 elasticity release, else
+    of the older one (``k_vrh_release`` says which); structures are paired later (:func:`process`)."""
+    catalogue = densities.catalogue().sort_values("material_id")
+    if options.limit is not None:
+        catalogue = catalogue.head(options.limit)
+    ids = list(catalogue["material_id"])
+    mp.prefetch_structures(ids)
+    summary = {row["material_id"]: row for row in mp.summary_rows(material_ids=ids)}
+    moduli = release_moduli(mp, RELEASE_2025, ids).merge(release_moduli(mp, RELEASE_OLD, ids), on="material_id",
+                                                         how="outer").set_index("material_id")
+    untrusted = untrusted_moduli(mp, ids)
+    rows = []
+    for side in catalogue.to_dict("records"):
+        mid = side["material_id"]
+        found = summary.get(mid, {})
+        k_new = _number(moduli[f"k_vrh_{RELEASE_2025}"].get(mid)) if mid in moduli.index else None
+        k_old = _number(moduli[f"k_vrh_{RELEASE_OLD}"].get(mid)) if mid in moduli.index else None
+        rows.append({"material_id": mid, "origin": "right_only", "is_stable": None,
+                     "formation_energy_per_atom": found.get("formation_energy_per_atom"),
+                     "efermi": found.get("efermi"), "elastic_k_vrh": k_new if k_new is not None else k_old,
+                     "k_vrh_release": RELEASE_2025 if k_new is not None else RELEASE_OLD if k_old is not None else None,
+                     "cat_k_vrh": side.get("k_vrh"), "cat_efermi": side.get("efermi"),
+                     "cat_spacegroup": side.get("spacegroup_number"), "untrusted_moduli": untrusted.get(mid)})
+    return pd.DataFrame(rows)
 
 
 def _k_vrh(row: dict[str, Any]) -> float | None:
@@ -135,7 +180,11 @@ class Processed:
     ecd: dict[str, Any]
 
 
-def _structure(row: dict[str, Any], mp: MaterialsProject) -> Structure:
+def _structure(row: dict[str, Any], mp: MaterialsProject, densities: ChargeDensitySource) -> Structure:
+    """A bare grid's verified structure (:meth:`ChargeDensitySource.pairing`), else the row's or
+    the structure source's."""
+    if densities.has_grid(row["material_id"]):
+        return densities.pairing(row["material_id"]).structure
     structure = row.get("structure")
     if isinstance(structure, Structure):
         return structure
@@ -143,17 +192,23 @@ def _structure(row: dict[str, Any], mp: MaterialsProject) -> Structure:
 
 
 def _targets(row: dict[str, Any], issues: list[Issue], source: str) -> dict[str, Any]:
+    mid = row["material_id"]
     k_vrh = _number(row.get("elastic_k_vrh"))
     if k_vrh is None and _number(row.get("cat_k_vrh")) is not None:
         k_vrh = _number(row["cat_k_vrh"])
-        issues.append(Issue(row["material_id"], "targets", Severity.degraded,
+        row["k_vrh_release"] = "multimat side column"
+        issues.append(Issue(mid, "targets", Severity.degraded,
                             "k_vrh from the charge-density source's side column (MultiMat), not the elasticity endpoint",
                             source))
+    if k_vrh is not None and isinstance(row.get("untrusted_moduli"), str):
+        issues.append(Issue(mid, "quality", Severity.degraded, f"k_vrh dropped: {row['untrusted_moduli']}", source))
+        k_vrh, row["k_vrh_release"] = None, None
     efermi = _number(row.get("efermi"))
     if efermi is None and _number(row.get("cat_efermi")) is not None:
         efermi = _number(row["cat_efermi"])
-    return {"e_form": _number(row.get("formation_energy_per_atom")), "efermi": efermi, "k_vrh": k_vrh,
-            "is_stable": row.get("is_stable")}
+    return {"e_form": checked(mid, TargetName.e_form, _number(row.get("formation_energy_per_atom")), issues, source),
+            "efermi": checked(mid, TargetName.e_fermi, efermi, issues, source),
+            "k_vrh": checked(mid, TargetName.k_vrh, k_vrh, issues, source), "is_stable": row.get("is_stable")}
 
 
 def process(
@@ -168,9 +223,12 @@ def process(
                             f"space group {int(listed)} (density source's side column) is not FCC", source))
         return None
     try:
-        structure = _structure(row, mp)
+        structure = _structure(row, mp, densities)
     except MissingDataError as error:
         issues.append(Issue(mid, "structure", Severity.dropped, str(error), source))
+        return None
+    except DensityMismatchError as error:
+        issues.append(Issue(mid, "pairing", Severity.dropped, str(error), source))
         return None
     spg = row.get("spacegroup_number")
     spg = int(spg) if _number(spg) is not None else spacegroup_number(structure)
@@ -188,7 +246,8 @@ def process(
     except (MissingDataError, DensityMismatchError, EcdError) as error:
         issues.append(Issue(mid, "ecd", Severity.dropped, str(error), source))
         return None
-    return Processed(record, ecd)
+    extra = densities.pairing(mid).columns() if densities.has_grid(mid) else {}
+    return Processed(record, {**ecd, **extra, "k_vrh_release": row.get("k_vrh_release") if data["k_vrh"] is not None else None})
 
 
 def settings_key(settings: EcdSettings) -> str:
@@ -227,18 +286,54 @@ def build_massa(
     options = options or MassaOptions()
     mp = MaterialsProject(settings)
     densities = ChargeDensitySource(settings, structures=mp)
+    rows = candidates(mp, densities, material_ids, options)
+    source = {"summary": "mp_devset_200.json" if mp.offline else "materials.summary",
+              "elasticity": "mp_elastic_1000.json" if mp.offline else "materials.elasticity",
+              "charge_density": "mirror charge_density/" if mp.offline else "mp-api get_charge_density_from_material_id",
+              "licence": LICENCE}
+    return _assemble(name, rows, mp, densities, options, settings, source)
+
+
+def build_massa_density(
+    *, options: MassaOptions | None = None, settings: Settings | None = None, name: str | None = None,
+    fcc_only: bool = True,
+) -> Dataset:
+    """massa2024 on the real MP charge densities (mirror: the 371 MultiMat grids): each grid is
+    paired with a structure of the MP sources by id and kept only if the grid's electron count
+    matches the structure's MP valence electrons (:func:`matmodal.sources.charge_density.pair`).
+    ``fcc_only``: the paper's FCC population (``massa_mp_density``), else any lattice
+    (``massa_mp_density_any``). No stability filter: the mirror's MP summary has no is_stable."""
+    settings = settings or get_settings()
+    options = replace(options or MassaOptions(), fcc_only=fcc_only, stable_only=False)
+    name = name or (DENSITY_NAME if fcc_only else DENSITY_ANY_NAME)
+    mp = MaterialsProject(settings)
+    densities = ChargeDensitySource(settings, structures=mp)
+    rows = density_candidates(mp, densities, options)
+    offline = mp.offline
+    source = {"summary": SUMMARY_2018_FILE if offline else "materials.summary",
+              "elasticity": f"{ELASTIC_2025_FILE}, else {ELASTIC_FILE}" if offline else "materials.elasticity",
+              "charge_density": f"mirror charge_density/{MULTIMAT_FILE}" if offline else "mp-api",
+              "pairing": f"grid mean vs MP PAW valence electrons within {COUNT_TOLERANCE:.0%}",
+              "stability": "not filtered (no is_stable in the summary source)", "licence": LICENCE}
+    return _assemble(name, rows, mp, densities, options, settings, source)
+
+
+def build_massa_density_any(*, options: MassaOptions | None = None, settings: Settings | None = None) -> Dataset:
+    """:func:`build_massa_density` over every lattice (larger than the paper's FCC population)."""
+    return build_massa_density(options=options, settings=settings, fcc_only=False)
+
+
+def _assemble(
+    name: str, rows: pd.DataFrame, mp: MaterialsProject, densities: ChargeDensitySource, options: MassaOptions,
+    settings: Settings, source: dict[str, Any],
+) -> Dataset:
     image_dir = settings.dataset_dir(name) / "ecd"
     issues: list[Issue] = []
-    rows = candidates(mp, densities, material_ids, options).to_dict("records")
-    done = [p for row in tqdm(rows, desc="ecd", unit="material")
+    done = [p for row in tqdm(rows.to_dict("records"), desc="ecd", unit="material")
             if (p := process(row, mp, densities, options, image_dir, issues)) is not None]
     done = _iqr_clean(done, options, issues)
     extra = _text_columns(done, settings, options, issues)
     items: list[MaterialRecord | Issue] = [*issues, *(p.record for p in done)]
-    source = {"summary": "mp_devset_200.json" if mp.offline else "materials.summary",
-              "elasticity": "mp_elastic_1000.json" if mp.offline else "materials.elasticity",
-              "charge_density": "mirror charge_density/" if mp.offline else "mp-api get_charge_density_from_material_id",
-              "licence": "CC-BY-4.0 (Jain et al. 2013; de Jong et al. 2015)"}
     dataset = build(name, items, MASSA_TARGETS, options=BuildOptions(robocrys=False), settings=settings,
                     sources={"materials_project": source})
     return _finish(dataset, done, extra, options)

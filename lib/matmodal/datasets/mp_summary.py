@@ -20,7 +20,6 @@ from an MP snapshot of about 2018 (see ../shared/mirror/README.md).
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -33,7 +32,7 @@ from matmodal.datasets.quality import checked
 from matmodal.manifest import Issue, RecordError
 from matmodal.records import MaterialRecord, _check_nsites, _derive, _derived_issues, _structure
 from matmodal.sources.download import sha256
-from matmodal.sources.materials_project import SUMMARY_2018_FILE, MaterialsProject
+from matmodal.sources.materials_project import SUMMARY_2018_FILE, MaterialsProject, parse_cif
 from matmodal.sources.mirror import mirror_file
 from matmodal.targets import TargetName
 
@@ -54,9 +53,7 @@ def parse_structure(record_id: str, row: dict[str, Any]) -> Structure:
     raw = row.get("structure")
     if raw is None and row.get("cif"):
         try:
-            with warnings.catch_warnings():  # "coordinates rounded to ideal values" is benign
-                warnings.simplefilter("ignore", UserWarning)
-                raw = Structure.from_str(row["cif"], fmt="cif")
+            raw = parse_cif(row["cif"])
         except Exception as error:  # pymatgen's CIF parser raises many types
             raise RecordError(record_id, f"unparsable CIF: {type(error).__name__}: {error}") from error
     return _structure(record_id, raw)

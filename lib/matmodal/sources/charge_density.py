@@ -8,8 +8,9 @@ count of the cell; divide by ``structure.volume`` for e/Å^3.
 Mirror layout (``<mirror>/charge_density/``)::
 
     multimat_mp_total_density_32.npz   371 MP total densities on 32^3, *no lattice*: a structure
-                                       is attached by material id (MP source), or the grid is
-                                       reported missing; it is never sliced with a guessed cell
+                                       is attached by material id (MP source) only when its MP
+                                       valence count matches the grid mean (:func:`pair`), else
+                                       the grid is refused; it is never sliced with a guessed cell
     Si_diamond_60cube.hdf5             Chgcar.to_hdf5 layout
     CHGCAR_*(.gz)                      VASP CHGCARs (augmentation blocks are skipped)
     AECCAR0_<x>, AECCAR2_<x>           core / valence all-electron densities of system <x>
@@ -44,9 +45,15 @@ log = logging.getLogger(__name__)
 SECTION = "charge_density"
 MULTIMAT_FILE = "multimat_mp_total_density_32.npz"
 KINDS = ("CHGCAR", "AECCAR0", "AECCAR2")
-# a structure that belongs to a grid puts its atoms on density maxima: the mean density at the
-# atom sites must exceed this quantile of the grid (checked on unlabelled grids only)
-SITE_QUANTILE = 0.75
+# pairing a bare grid with a structure: |grid mean - sum of MP ZVAL| / sum of ZVAL must not exceed
+# this (the 32^3 MultiMat grids of correctly paired MP structures: 95 % within 7 %, all but 4 of
+# 196 within 10 %; another cell of the same material is off by >= 25 %)
+COUNT_TOLERANCE = 0.10
+# ... and the grid must have the structure's symmetry in the structure's frame: the lowest
+# correlation between the grid and its image under the structure's space-group operations
+# (:func:`grid_symmetry`) must reach this (correct MP pairs: median 0.91; the same structure
+# shifted by a quarter cell: < 0; an origin or setting mismatch would slice the wrong plane)
+SYMMETRY_MIN = 0.5
 
 
 class DensityMismatchError(ValueError):
@@ -100,12 +107,106 @@ def with_structure(grid: np.ndarray, structure: Structure) -> Chgcar:
 def site_contrast(density: Chgcar) -> float:
     """Quantile of the mean density at the atom sites within the grid's values (0..1).
 
-    Atoms sit on density maxima, so a structure that belongs to the grid scores near 1; a
-    structure of another cell (setting, origin or material) scores near 0.5 or below."""
+    A diagnostic, not a test of the pairing: many atoms sit on density maxima (near 1), but
+    PAW pseudo-valence densities are often *low* at the nucleus (Si, BaTe and Cs of the
+    MultiMat grids score ~0 with their own MP structure)."""
     data = density.data["total"]
     idx = np.floor(density.structure.frac_coords % 1.0 * np.array(data.shape)).astype(int) % data.shape
     at_sites = float(np.mean(data[idx[:, 0], idx[:, 1], idx[:, 2]]))
     return float(np.mean(data < at_sites))
+
+
+def cell_electrons(structure: Structure) -> float:
+    """Valence electrons of the cell with the Materials Project's PAW valences (sum of ZVAL)."""
+    from matmodal.sources.materials_project import mp_zval
+
+    table = mp_zval()
+    missing = sorted({el.symbol for el in structure.composition.elements} - set(table))
+    if missing:
+        raise DensityMismatchError(f"no MP PAW valence (ZVAL) for {', '.join(missing)}")
+    return float(sum(table[el.symbol] * amount for el, amount in structure.composition.items()))
+
+
+def grid_symmetry(grid: np.ndarray, structure: Structure, symprec: float = 0.1) -> float | None:
+    """Lowest correlation between the grid and its image under each space-group operation of
+    ``structure`` that maps grid points onto grid points (1: the grid has the structure's
+    symmetry in the structure's frame; low: another origin or setting). None when no
+    non-trivial operation fits the grid (P1, or translations off the grid)."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    try:
+        operations = SpacegroupAnalyzer(structure, symprec=symprec).get_symmetry_operations(cartesian=False)
+    except Exception:  # spglib fails on some cells
+        return None
+    shape = np.array(grid.shape)
+    index = np.indices(grid.shape).reshape(3, -1)
+    centred = grid.ravel() - grid.mean()
+    scores = []
+    for op in operations:
+        rotation, shift = op.rotation_matrix, op.translation_vector * shape
+        identity = np.allclose(rotation, np.eye(3)) and np.allclose(op.translation_vector % 1.0, 0.0)
+        if identity or not np.allclose(shift, np.round(shift), atol=0.05):
+            continue
+        image = (np.rint(rotation @ index).astype(int) + np.round(shift).astype(int)[:, None]) % shape[:, None]
+        moved = grid[image[0], image[1], image[2]] - grid.mean()
+        scores.append(float(centred @ moved / np.sqrt((centred @ centred) * (moved @ moved))))
+    return min(scores) if scores else None
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """A bare grid verified against one structure: the grid mean (CHGCAR convention: electrons)
+    against the structure's MP valence electrons, plus two diagnostics."""
+
+    material_id: str
+    origin: str  # which structure source
+    structure: Structure
+    grid_electrons: float
+    structure_electrons: float
+    site_quantile: float
+    grid_symmetry: float | None
+
+    @property
+    def mismatch(self) -> float:
+        return abs(self.grid_electrons - self.structure_electrons) / max(self.structure_electrons, 1e-12)
+
+    def columns(self) -> dict[str, Any]:
+        """Table columns (electrons in e per cell)."""
+        return {"pairing_origin": self.origin, "pairing_grid_electrons": self.grid_electrons,
+                "pairing_structure_electrons": self.structure_electrons, "pairing_mismatch": self.mismatch,
+                "site_quantile": self.site_quantile, "grid_symmetry": self.grid_symmetry}
+
+
+def pair(material_id: str, grid: np.ndarray, candidates: list[tuple[str, Structure]],
+         tolerance: float = COUNT_TOLERANCE, min_symmetry: float | None = SYMMETRY_MIN) -> Pairing:
+    """The first candidate structure that fits the bare grid: its MP valence electron count
+    matches the grid mean within ``tolerance`` (relative) and the grid has its symmetry
+    (:func:`grid_symmetry` >= ``min_symmetry``, when the structure has operations that fit the
+    grid; None: not checked). :class:`DensityMismatchError` naming every candidate's failure otherwise."""
+    grid_electrons = float(np.mean(grid))
+    reasons = []
+    for origin, structure in candidates:
+        cell = f"{origin}: {len(structure)}-site {structure.composition.reduced_formula} cell"
+        try:
+            electrons = cell_electrons(structure)
+        except DensityMismatchError as error:
+            reasons.append(f"{origin}: {error}")
+            continue
+        mismatch = abs(grid_electrons - electrons) / max(electrons, 1e-12)
+        if mismatch > tolerance:
+            reasons.append(f"{cell} has {electrons:g} e, off by {mismatch:.0%} (> {tolerance:.0%})")
+            continue
+        symmetry = grid_symmetry(grid, structure)
+        if min_symmetry is not None and symmetry is not None and symmetry < min_symmetry:
+            reasons.append(f"{cell} has {electrons:g} e, but the grid lacks its symmetry in its frame "
+                           f"(lowest correlation {symmetry:.2f} < {min_symmetry}): another origin or setting")
+            continue
+        return Pairing(material_id, origin, structure, grid_electrons, electrons,
+                       site_contrast(with_structure(grid, structure)), symmetry)
+    raise DensityMismatchError(
+        f"{material_id}: the grid holds {grid_electrons:.2f} e (grid mean, CHGCAR convention) and no structure "
+        f"fits it with MP PAW valences ({'; '.join(reasons)}); not sliced"
+    )
 
 
 # -- the MultiMat npz ----------------------------------------------------------------------
@@ -155,7 +256,10 @@ class ChargeDensitySource:
 
     def __init__(self, settings: Settings | None = None, *, structures: Any = None) -> None:
         self.settings = settings or get_settings()
-        self._structures = structures  # anything with .structure(material_id) -> Structure
+        # anything with .structure_candidates(material_id) -> [(origin, Structure)] or
+        # .structure(material_id) -> Structure
+        self._structures = structures
+        self._pairings: dict[str, Pairing] = {}
 
     @property
     def offline(self) -> bool:
@@ -193,6 +297,36 @@ class ChargeDensitySource:
         return pd.concat(frames, ignore_index=True).drop_duplicates("material_id").reset_index(drop=True)
 
     # -- public ---------------------------------------------------------------------------
+    def has_grid(self, material_id: str) -> bool:
+        """Whether the mirror's bare MultiMat grids hold ``material_id`` (a pairing is needed)."""
+        return self.multimat is not None and material_id in self._grid_ids
+
+    @cached_property
+    def _grid_ids(self) -> set[str]:
+        return set(self.multimat.index["material_id"]) if self.multimat is not None else set()
+
+    def pairing(self, material_id: str) -> Pairing:
+        """The verified structure of a bare grid (cached per id): every structure the structure
+        source has for the id is tried (``structure_candidates``, else ``structure``)."""
+        if material_id not in self._pairings:
+            grid = self.multimat.grid(material_id)
+            candidates = self._candidates(material_id)
+            if not candidates:
+                raise MissingDataError(
+                    f"{material_id}: the 32^3 grid in {MULTIMAT_FILE} has no lattice and no structure "
+                    "is available for this id; not sliced with an invented cell"
+                )
+            self._pairings[material_id] = pair(material_id, grid, candidates)
+        return self._pairings[material_id]
+
+    def _candidates(self, material_id: str) -> list[tuple[str, Structure]]:
+        if hasattr(self.structures, "structure_candidates"):
+            return self.structures.structure_candidates(material_id)
+        try:
+            return [("structure source", self.structures.structure(material_id))]
+        except MissingDataError:
+            return []
+
     def chgcar(self, material_id: str) -> Chgcar:
         """The total (valence) density of ``material_id`` with its structure."""
         return self._get(material_id, "CHGCAR")
@@ -225,24 +359,9 @@ class ChargeDensitySource:
         for name in names:
             if (own / name).exists():
                 return read_density(own / name)
-        if kind == "CHGCAR" and self.multimat is not None and material_id in set(self.multimat.index["material_id"]):
-            grid = self.multimat.grid(material_id)
-            try:
-                structure = self.structures.structure(material_id)
-            except MissingDataError as error:
-                raise MissingDataError(
-                    f"{material_id}: the 32^3 grid in {MULTIMAT_FILE} has no lattice and no structure "
-                    f"is available ({error}); not sliced with an invented cell"
-                ) from error
-            density = with_structure(grid, structure)
-            score = site_contrast(density)
-            if score < SITE_QUANTILE:
-                raise DensityMismatchError(
-                    f"{material_id}: the structure's atoms sit at the {score:.0%} quantile of the "
-                    f"{MULTIMAT_FILE} grid (< {SITE_QUANTILE:.0%}): another cell setting or origin "
-                    "than the density's, so it is not sliced"
-                )
-            return density
+        if kind == "CHGCAR" and self.has_grid(material_id):
+            pairing = self.pairing(material_id)
+            return with_structure(self.multimat.grid(material_id), pairing.structure)
         raise MissingDataError(
             f"no {kind} for {material_id} in the mirror: put it at {own}/{kind}(.gz) "
             "or unset the mirror and set MP_API_KEY to download it"

@@ -19,24 +19,30 @@ al., Scientific Data 2, 150009 (2015).
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import json
+import logging
 import os
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import cached_property
+from functools import cached_property, lru_cache
+from importlib.resources import files
 from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+import yaml
 from pymatgen.core import Lattice, Structure
 
 from matmodal.config import Settings, get_settings
 from matmodal.sources.alexandria import reservoir_sample
 from matmodal.sources.mirror import MissingDataError, mirror_file
+
+log = logging.getLogger(__name__)
 
 SECTION = "materials_project"
 ELASTIC_FILE = "mp_elastic_1000.json"
@@ -130,6 +136,7 @@ class MaterialsProject:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
+        self._structure_cache: dict[str, list[tuple[str, Structure]]] = {}
 
     @property
     def offline(self) -> bool:
@@ -177,20 +184,46 @@ class MaterialsProject:
         return _filter(frame, material_ids, None, None)
 
     def structure(self, material_id: str) -> Structure:
-        """The structure of ``material_id`` from whichever source has it."""
+        """The structure of ``material_id`` from the first source that has it
+        (order: :meth:`structure_candidates`)."""
+        candidates = self.structure_candidates(material_id)
+        if candidates:
+            return candidates[0][1]
         if self.offline:
-            frame = self.elastic_rows
-            hit = frame.loc[frame["material_id"] == material_id, "structure"]
-            if len(hit):
-                return hit.iloc[0]
             raise MissingDataError(
-                f"no structure for {material_id} in the mirror (only {ELASTIC_FILE} carries MP ids "
-                "with structures); add it to the mirror or fetch it online with MP_API_KEY set"
+                f"no structure for {material_id} in the mirror ({SUMMARY_2018_FILE}, {ELASTIC_2025_FILE}, "
+                f"{ELASTIC_FILE}); add it to the mirror or fetch it online with MP_API_KEY set"
             )
-        frame = self.summary([material_id])
-        if frame.empty:
-            raise MissingDataError(f"{material_id} not found in the Materials Project")
-        return frame["structure"].iloc[0]
+        raise MissingDataError(f"{material_id} not found in the Materials Project")
+
+    def structure_candidates(self, material_id: str) -> list[tuple[str, Structure]]:
+        """Every structure the sources hold for ``material_id`` as ``(origin, Structure)``; mirror
+        order: mp2018 summary, 2025 elasticity, older elasticity (they are different MP snapshots:
+        a caller that needs one cell must check which fits). Call :meth:`prefetch_structures`
+        first for many ids: one pass over each file instead of one per id."""
+        if material_id not in self._structure_cache:
+            self.prefetch_structures([material_id])
+        return self._structure_cache[material_id]
+
+    def prefetch_structures(self, material_ids: Sequence[str]) -> None:
+        """Read the structures of ``material_ids`` from every source in one pass each."""
+        wanted = sorted(set(material_ids) - set(self._structure_cache))
+        if not wanted:
+            return
+        found: dict[str, list[tuple[str, Structure]]] = {mid: [] for mid in wanted}
+        if self.offline:
+            for row in self.summary_rows(material_ids=wanted):
+                _add_candidate(found, row["material_id"], SUMMARY_2018_FILE, lambda r=row: parse_cif(r["cif"]))
+            for row in self.binary_elasticity(wanted).to_dict("records"):
+                _add_candidate(found, row["material_id"], ELASTIC_2025_FILE,
+                               lambda r=row: _as_structure(r["structure"]))
+            origin, frame = ELASTIC_FILE, self.elastic_rows
+            frame = frame[frame["material_id"].isin(wanted)]
+        else:
+            origin, frame = "materials.summary", self.summary(wanted)
+        for row in frame.to_dict("records"):
+            _add_candidate(found, row["material_id"], origin, lambda r=row: _as_structure(r["structure"]))
+        self._structure_cache.update(found)
 
     # -- scale interfaces -----------------------------------------------------------------
     def summary_rows(
@@ -285,6 +318,21 @@ class MaterialsProject:
             return [_elastic_row(d) for d in with_backoff(mpr.materials.elasticity.search, **kw)]
 
 
+def _as_structure(value: Any) -> Structure:
+    if value is None:
+        raise ValueError("no structure")
+    return value if isinstance(value, Structure) else Structure.from_dict(value)
+
+
+def _add_candidate(found: dict[str, list], material_id: str, origin: str, parse: Callable[[], Structure]) -> None:
+    """Append ``(origin, parse())`` to ``found[material_id]``; an unparsable structure is skipped
+    (logged): the other sources may still have the material."""
+    try:
+        found.setdefault(material_id, []).append((origin, parse()))
+    except Exception as error:  # pymatgen raises many types on a bad CIF or dict
+        log.info("%s: structure from %s not usable: %s", material_id, origin, error)
+
+
 def _as_data(doc: Any) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else doc.model_dump()
 
@@ -340,17 +388,34 @@ def read_elastic_file(path) -> pd.DataFrame:
     return frame.astype({"material_id": str}).pipe(_parse_cifs)
 
 
+def parse_cif(text: str) -> Structure:
+    """A structure from CIF text (pymatgen's parser; its "rounded to ideal values" note is benign)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return Structure.from_str(text, fmt="cif")
+
+
 def _parse_cifs(frame: pd.DataFrame) -> pd.DataFrame:
     structures = []
     for cif in frame["cif"]:
         try:
-            with warnings.catch_warnings():  # "coordinates rounded to ideal values" is benign
-                warnings.simplefilter("ignore", UserWarning)
-                structures.append(Structure.from_str(cif, fmt="cif"))
+            structures.append(parse_cif(cif))
         except Exception:  # an unparsable CIF is reported by records.from_mp_elastic
             structures.append(None)
     frame["structure"] = structures
     return frame
+
+
+@lru_cache(maxsize=1)
+def mp_zval() -> dict[str, float]:
+    """Element -> valence electrons (ZVAL) of the PAW POTCAR the Materials Project uses for it:
+    pymatgen's ``MPRelaxSet.yaml`` POTCAR choice (PBE) joined with the ZVALs of pymatgen's
+    ``potcar-summary-stats.json.bz2`` (both ship with pymatgen: works offline, no POTCARs needed)."""
+    vasp = files("pymatgen.io.vasp")
+    symbols = yaml.safe_load((vasp / "MPRelaxSet.yaml").read_text())["POTCAR"]
+    stats = json.loads(bz2.decompress((vasp / "potcar-summary-stats.json.bz2").read_bytes()))
+    zval = {e["symbol"]: float(e["ZVAL"]) for entries in stats["PBE"].values() for e in entries}
+    return {element: zval[symbol] for element, symbol in symbols.items() if symbol in zval}
 
 
 def read_devset_file(path) -> pd.DataFrame:

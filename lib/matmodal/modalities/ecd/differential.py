@@ -17,29 +17,16 @@ sum, Fourier transform ``Z_val / (1 + k^2/zeta^2)^2``), band-limited to the dens
 
 from __future__ import annotations
 
-import bz2
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib.resources import files
 
 import numpy as np
-import yaml
 from pymatgen.core import Element, Structure
 from pymatgen.io.vasp import VolumetricData
 
-COUNT_TOLERANCE = 0.10  # relative: grid electron count vs sum of ZVAL (32^3 MP grids are within 6%)
-
-
-@lru_cache(maxsize=1)
-def mp_zval() -> dict[str, float]:
-    """Element -> ZVAL of the POTCAR used by the Materials Project (PBE, MPRelaxSet)."""
-    vasp = files("pymatgen.io.vasp")
-    symbols = yaml.safe_load((vasp / "MPRelaxSet.yaml").read_text())["POTCAR"]
-    stats = json.loads(bz2.decompress((vasp / "potcar-summary-stats.json.bz2").read_bytes()))
-    zval = {e["symbol"]: float(e["ZVAL"]) for entries in stats["PBE"].values() for e in entries}
-    return {element: zval[symbol] for element, symbol in symbols.items() if symbol in zval}
+# one tolerance and one valence table for the pairing check and the differential density
+from matmodal.sources.charge_density import COUNT_TOLERANCE as COUNT_TOLERANCE
+from matmodal.sources.materials_project import mp_zval as mp_zval
 
 
 def all_electrons() -> dict[str, float]:
