@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+import matmodal
 from matmodal.config import Profile, Settings
 from matmodal.datasets.registry import DatasetName, build_dataset, spec
 
@@ -66,32 +67,49 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _predict(args: argparse.Namespace, settings: Settings) -> int:
+    """CSV on stdout (or ``--output``) and nothing else: library prints go to stderr, as do skipped inputs."""
     from matmodal.predict import predict
+    from matmodal.quiet import quiet, stdout_to_stderr
 
-    frame = predict(args.model, args.input)
-    print(frame.to_csv(index=False) if args.output is None else frame.to_csv(args.output, index=False) or args.output)
+    quiet()
+    with stdout_to_stderr():
+        result = predict(args.model, args.input, dataset_dir=args.dataset, settings=settings,
+                         trust_unverified=args.trust_unverified)
+    for skipped in result.skipped:
+        print(f"matmodal: {skipped.line()}", file=sys.stderr)
+    if args.output is None:
+        sys.stdout.write(result.frame.to_csv(index=False))
+    else:
+        result.frame.to_csv(args.output, index=False)
+        print(f"matmodal: {len(result.frame)} predictions -> {args.output}", file=sys.stderr)
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="matmodal", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    main.add_argument("--mirror", type=Path, help="read every source from this local mirror directory")
-    main.add_argument("--cache-dir", type=Path)
-    main.add_argument("--output-dir", type=Path)
-    main.add_argument("--profile", choices=[p.value for p in Profile])
-    main.add_argument("--seed", type=int)
-    main.add_argument("--jobs", type=int, help="worker processes")
-    main.add_argument("-v", "--verbose", action="store_true")
+    main.add_argument("--version", action="version", version=f"%(prog)s {matmodal.__version__}")
+    main.add_argument("--mirror", type=Path, help="read every source from this local mirror directory "
+                                                  "(env MATMODAL_MIRROR_DIR; default: download)")
+    main.add_argument("--cache-dir", type=Path, help="downloads, embeddings, robocrys texts, images "
+                                                     "(env MATMODAL_CACHE_DIR)")
+    main.add_argument("--output-dir", type=Path, help="datasets, runs and scores are written under it "
+                                                      "(env MATMODAL_OUTPUT_DIR; default: outputs)")
+    main.add_argument("--profile", choices=[p.value for p in Profile],
+                      help="run profile: names the dataset/run folders (env MATMODAL_PROFILE; default: quick)")
+    main.add_argument("--seed", type=int, help="seed of sampling, splits and random-init featurisers "
+                                               "(env MATMODAL_SEED; default: 0)")
+    main.add_argument("--jobs", type=int, help="worker processes (env MATMODAL_N_JOBS)")
+    main.add_argument("-v", "--verbose", action="store_true", help="log at INFO level (default: warnings only)")
     sub = main.add_subparsers(dest="command", required=True)
 
     fetch = sub.add_parser("fetch", help="download (or locate in the mirror) the raw data")
-    fetch.add_argument("source", choices=["alexandria", "materials_project"])
+    fetch.add_argument("source", choices=["alexandria", "materials_project"], help="which source")
     fetch.add_argument("--files", nargs="*", help="Alexandria file names (default: all listed)")
     fetch.set_defaults(func=_fetch)
 
     build = sub.add_parser("build", help="build an aligned dataset (table + manifest)")
-    build.add_argument("dataset", choices=[d.value for d in DatasetName])
+    build.add_argument("dataset", choices=[d.value for d in DatasetName], help="which dataset to build")
     build.add_argument("--files", nargs="*", help="Alexandria file names (default: all listed)")
     build.add_argument("--sample", type=int, help="seeded reservoir sample of N Alexandria entries")
     build.add_argument("--no-robocrys", action="store_true", help="skip robocrys descriptions")
@@ -100,10 +118,23 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--featuriser", action="append", help="structure featuriser (repeatable)")
     build.set_defaults(func=_build)
 
-    pred = sub.add_parser("predict", help="predict targets for new structures with a saved model")
-    pred.add_argument("--model", type=Path, required=True)
-    pred.add_argument("--input", type=Path, nargs="+", required=True, help="CIF/POSCAR/JSON files")
-    pred.add_argument("--output", type=Path)
+    pred = sub.add_parser(
+        "predict", help="predict targets for new structures with saved runs (CSV on stdout)",
+        description="Predict with saved runs; the modalities are rebuilt as the training dataset built them. "
+                    "Model folders must be trusted: loading one unpickles AutoGluon files, so a folder whose "
+                    "files differ from the hashes its result.json recorded is refused.")
+    pred.add_argument("--model", type=Path, required=True,
+                      help="a run folder (result.json + model/), its model/ folder, or a folder of runs")
+    pred.add_argument("--input", type=Path, nargs="+", required=True,
+                      help="CIF, POSCAR/CONTCAR/*.vasp or JSON files (pymatgen Structure dicts, Alexandria/MP "
+                           "entries, lists, an Alexandria dump or the MP extract layout); unreadable ones are "
+                           "skipped with the reason on stderr")
+    pred.add_argument("--output", type=Path, help="write the CSV here instead of stdout")
+    pred.add_argument("--dataset", type=Path,
+                      help="the training dataset's folder (its provenance.json), when it is not where the "
+                           "run's layout puts it (<output>/datasets/<profile>/<dataset>)")
+    pred.add_argument("--trust-unverified", action="store_true",
+                      help="load a model folder whose run recorded no file hashes (only folders you made)")
     pred.set_defaults(func=_predict)
     return main
 

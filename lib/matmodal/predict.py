@@ -1,22 +1,49 @@
 """Predict targets for new structures with saved runs (``matmodal predict --model DIR --input FILE``).
 
-``model_dir`` is one run folder (``<runs>/<dataset>/<run_id>/`` with ``result.json`` and
+``model_dir`` is one run folder (``<runs>/<profile>/<dataset>/<run_id>/`` with ``result.json`` and
 ``model/``), the ``model/`` folder itself, or a folder of run folders (every run in it that kept
-its model predicts). Inputs: CIF, POSCAR/CONTCAR/``*.vasp``, or JSON holding a pymatgen
-``Structure`` dict, an Alexandria/MP entry (``{"structure": ...}``), a list of those, or an
-Alexandria dump (``{"entries": [...]}``). The modalities are built as for training: the
-costa2025 composition text, the rendered image, the same structure featuriser(s).
+its model predicts).
+
+Inputs: CIF, POSCAR/CONTCAR/``*.vasp``, or JSON (also ``.json.gz``/``.json.bz2``, ``.jsonl[.gz]``)
+holding a pymatgen ``Structure`` dict, an Alexandria/MP entry (``{"structure": ...}``, the structure
+as a dict or CIF text), a row with ``cif``, an MP devset record (``lattice_matrix``, ``species``,
+``frac_coords``), a list of those, an Alexandria dump (``{"entries": [...]}``) or the project's MP
+extract (pandas "dict of columns", e.g. ``mp_elastic_1000.json``). Every structure passes the same
+checks as training (:func:`matmodal.records.check_structure`). A file or entry that cannot be read
+or checked is skipped with its name and reason (:class:`Skipped`); the rest are predicted.
+Structures are keyed internally by position, so two inputs with the same file stem both predict.
+
+**No train/serve skew**: the modalities are rebuilt from the dataset's own ``provenance.json``
+(the render settings the images were drawn with, each featuriser with the seed and settings the
+dataset recorded, refused when the featuriser's settings no longer match); only the composition
+text, robocrys text and ``nsites``/``spg`` need nothing recorded.
+
+**Model folders must be trusted**: loading an AutoGluon predictor unpickles its files, which can
+run arbitrary code. ``predict`` therefore refuses a ``model/`` folder whose files do not match the
+sha256 hashes recorded in the run's ``result.json`` (``model_files``, written when the run
+finished). Runs trained before hashes were recorded are refused too, unless
+``trust_unverified=True`` (``--trust-unverified``): only for folders you made yourself.
+
+Every prediction row states the model's provenance (run id, family, epochs, whether each
+backbone was pretrained, profile, dataset, seed), so a one-epoch smoke model is not mistaken for
+a real one.
 """
 
 from __future__ import annotations
 
+import ast
+import bz2
+import gzip
 import json
+import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from pymatgen.core import Structure
+from pymatgen.core import Lattice, Structure
 
 from matmodal.models.automm import (
     FALLBACK_TABULAR,
@@ -25,32 +52,175 @@ from matmodal.models.automm import (
     MODEL,
     RESULT,
     RunConfig,
+    TargetTransform,
     predict_frame,
 )
+from matmodal.sources.download import tree_sha256
 from matmodal.targets import UNITS
 
+if TYPE_CHECKING:
+    from matmodal.config import Settings
+    from matmodal.modalities.image import RenderSettings
 
-def _structures_from_json(data: Any, stem: str) -> Iterator[tuple[str, Structure]]:
-    items = data.get("entries", [data]) if isinstance(data, dict) else list(data)
+PROVENANCE = "provenance.json"  # a dataset folder's provenance (matmodal.datasets.build)
+ID_FIELDS = ("material_id", "mat_id", "mp_id", "task_id", "id")
+
+
+class ModelTrustError(ValueError):
+    """A model folder's files are not the ones its run recorded (or no hashes were recorded)."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input (file, or ``file#index`` entry) left out, with the reason."""
+
+    input: str
+    reason: str
+
+    def line(self) -> str:
+        return f"skipped {self.input}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class InputStructure:
+    """One structure to predict: internal ``key`` (unique), its ``name`` and source ``file``."""
+
+    key: str
+    name: str
+    file: str
+    structure: Structure
+
+
+@dataclass
+class Predictions:
+    """Prediction rows (one per structure and run) and the inputs that were skipped."""
+
+    frame: pd.DataFrame
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- reading inputs
+
+
+def _load_json(path: Path) -> Any:
+    name = path.name.lower()
+    opener = gzip.open if name.endswith(".gz") else bz2.open if name.endswith(".bz2") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        if ".jsonl" in name:
+            return [json.loads(line) for line in handle if line.strip()]
+        return json.load(handle)
+
+
+def _is_json(path: Path) -> bool:
+    return any(s in (".json", ".jsonl") for s in path.suffixes[-2:]) or path.suffix.lower() in (".json", ".jsonl")
+
+
+def _columns_to_rows(data: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A pandas "dict of columns" (``{"cif": {"0": ...}, "material_id": {"0": ...}}``) as rows."""
+    if not data or not all(isinstance(v, dict) for v in data.values()):
+        return None
+    if not ({"cif", "structure"} & set(data)):
+        return None
+    index = list(next(iter(data.values())))
+    return [{column: values.get(i) for column, values in data.items()} for i in index]
+
+
+def _items(data: Any) -> list[Any]:
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        if isinstance(data.get("entries"), list):
+            return data["entries"]
+        rows = _columns_to_rows(data)
+        return rows if rows is not None else [data]
+    raise ValueError(f"expected a JSON object or list, got a {type(data).__name__}")
+
+
+def structure_of(item: Any) -> Structure:
+    """The structure of one JSON item (see the module docstring for the accepted layouts)."""
+    from matmodal.sources.materials_project import parse_cif
+
+    if not isinstance(item, dict):
+        raise ValueError(f"entry is a {type(item).__name__}, not an object")
+    if "lattice" in item and "sites" in item:
+        return Structure.from_dict(item)
+    raw = item.get("structure")
+    if isinstance(raw, dict):
+        return Structure.from_dict(raw)
+    if isinstance(raw, str):
+        return parse_cif(raw)
+    if isinstance(item.get("cif"), str):
+        return parse_cif(item["cif"])
+    if {"lattice_matrix", "species", "frac_coords"} <= set(item):
+        return Structure(Lattice(item["lattice_matrix"]), item["species"], item["frac_coords"])
+    raise ValueError("no structure: expected 'structure' (dict or CIF), 'cif', a pymatgen Structure dict "
+                     f"('lattice' + 'sites') or 'lattice_matrix'/'species'/'frac_coords'; keys: {sorted(item)[:12]}")
+
+
+def _name_of(item: Any, fallback: str) -> str:
+    if isinstance(item, dict):
+        data = item.get("data") if isinstance(item.get("data"), dict) else {}
+        for source in (data, item):
+            for key in ID_FIELDS:
+                if source.get(key) not in (None, ""):
+                    return str(source[key])
+    return fallback
+
+
+def _file_structures(path: Path) -> Iterator[tuple[str, str, Structure | Exception]]:
+    """``(label, name, structure or the error)`` for every entry of one input file."""
+    if not _is_json(path):
+        with warnings.catch_warnings():  # pymatgen's parse notes: the skip reason says what failed
+            warnings.simplefilter("ignore", UserWarning)
+            structure = Structure.from_file(path)
+        yield str(path), path.stem, structure
+        return
+    items = _items(_load_json(path))
+    if not items:
+        raise ValueError("no entry in the file")
     for i, item in enumerate(items):
-        raw = item.get("structure", item)
-        meta = item.get("data", {}) if isinstance(item.get("data"), dict) else {}
-        name = meta.get("mat_id") or item.get("material_id") or (stem if len(items) == 1 else f"{stem}#{i}")
-        yield str(name), Structure.from_dict(raw)
+        label = str(path) if len(items) == 1 else f"{path}#{i}"
+        name = _name_of(item, path.stem if len(items) == 1 else f"{path.stem}#{i}")
+        try:
+            yield label, name, structure_of(item)
+        except Exception as error:  # one bad entry must not cost the others
+            yield label, name, error
 
 
-def read_structures(inputs: Sequence[Path]) -> list[tuple[str, Structure, str]]:
-    """``(id, structure, file)`` for every structure in the input files."""
-    out = []
+def read_structures(inputs: Sequence[Path]) -> tuple[list[InputStructure], list[Skipped]]:
+    """Every checked structure in the input files, and what was skipped (file or entry, reason)."""
+    from matmodal.manifest import RecordError
+    from matmodal.records import check_structure
+
+    found: list[InputStructure] = []
+    skipped: list[Skipped] = []
     for path in map(Path, inputs):
-        if path.suffix.lower() == ".json":
-            found = _structures_from_json(json.loads(path.read_text()), path.stem)
-        else:
-            found = iter([(path.stem, Structure.from_file(path))])
-        out += [(name, structure, str(path)) for name, structure in found]
-    if not out:
-        raise ValueError(f"no structure found in {[str(p) for p in inputs]}")
-    return out
+        try:
+            entries = list(_file_structures(path))
+        except Exception as error:  # unreadable file: name it, go on with the others
+            skipped.append(Skipped(str(path), _reason(error)))
+            continue
+        for label, name, structure in entries:
+            try:
+                if isinstance(structure, Exception):
+                    raise structure
+                check_structure(name, structure)
+            except RecordError as error:
+                skipped.append(Skipped(label, error.reason))
+                continue
+            except Exception as error:
+                skipped.append(Skipped(label, _reason(error)))
+                continue
+            found.append(InputStructure(f"s{len(found):06d}", name, str(path), structure))
+    return found, skipped
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text if isinstance(error, ValueError | FileNotFoundError) else f"{type(error).__name__}: {text}"
+
+
+# ---------------------------------------------------------------------------- run folders and trust
 
 
 def run_folders(model_dir: Path) -> list[Path]:
@@ -66,7 +236,161 @@ def run_folders(model_dir: Path) -> list[Path]:
     return runs
 
 
-def _tabular(columns: list[str], items: list[tuple[str, Structure]], cache_dir: Path | None) -> pd.DataFrame:
+def verify_model_files(run_dir: Path, result: dict[str, Any], *, trust_unverified: bool = False) -> None:
+    """Refuse ``run_dir/model`` unless its files are exactly those hashed in ``result.json``."""
+    model = run_dir / MODEL
+    if not model.is_dir():
+        raise FileNotFoundError(f"{run_dir}: the run kept no model/ folder (trained with keep_models='none'?)")
+    recorded = result.get("model_files")
+    if not recorded:
+        if trust_unverified:
+            return
+        raise ModelTrustError(
+            f"{run_dir}: result.json records no model file hashes (run trained before they were recorded); "
+            "loading unpickles AutoGluon files, so it is refused: retrain, or pass --trust-unverified "
+            "for a folder you made yourself")
+    actual = tree_sha256(model)
+    changed = sorted(k for k in recorded.keys() & actual.keys() if recorded[k] != actual[k])
+    missing, extra = sorted(recorded.keys() - actual.keys()), sorted(actual.keys() - recorded.keys())
+    if changed or missing or extra:
+        detail = "; ".join(f"{what}: {', '.join(names[:5])}" for what, names in
+                           (("changed", changed), ("missing", missing), ("not recorded", extra)) if names)
+        raise ModelTrustError(f"{model}: files differ from the hashes in {run_dir / RESULT} ({detail}); "
+                              "refusing to unpickle a model folder that is not the one the run saved")
+
+
+def model_provenance(result: dict[str, Any]) -> dict[str, Any]:
+    """What a prediction row says about its model: run, family, epochs, pretrained backbones, ..."""
+    config = result.get("config", {})
+    pretrained = result.get("pretrained") or {}
+    run_provenance = result.get("provenance") or {}
+    return {
+        "run_id": result.get("run_id", ""), "model": config.get("model", ""), "epochs": config.get("epochs"),
+        "pretrained": ",".join(f"{k}={v}" for k, v in sorted(pretrained.items())) or "none",
+        "backbone_profile": config.get("backbone_profile", ""),
+        "profile": config.get("profile") or run_provenance.get("profile", ""),
+        "dataset": config.get("dataset", ""), "seed": config.get("seed"), "n_train": result.get("n_train"),
+        "code_version": run_provenance.get("code_version", ""),
+    }
+
+
+# ---------------------------------------------------------------------------- modalities as built
+
+
+@dataclass(frozen=True)
+class ModalityRecipe:
+    """How the training dataset built its modalities (from its ``provenance.json``)."""
+
+    source: str  # the provenance file read
+    seed: int
+    render: RenderSettings | None
+    featurisers: dict[str, dict[str, Any]]  # name -> the featuriser's recorded provenance
+
+    @classmethod
+    def from_provenance(cls, info: dict[str, Any], source: str) -> ModalityRecipe:
+        modalities = info.get("modalities") or {}
+        image = modalities.get("image")
+        featurisers = {k.split(":", 1)[1]: v for k, v in modalities.items() if k.startswith("featuriser:")}
+        return cls(source, int(info.get("seed") or 0), render_settings(image, source) if image else None,
+                   featurisers)
+
+    def featuriser_seed(self, name: str) -> int:
+        return int(self.featurisers.get(name, {}).get("seed", self.seed))
+
+
+def render_settings(recorded: str | dict[str, Any], source: str = "provenance") -> RenderSettings:
+    """The ``RenderSettings`` a dataset recorded: a dict of fields, or its ``repr`` (literals only)."""
+    from matmodal.modalities.image import RenderSettings
+
+    if isinstance(recorded, dict):
+        fields = recorded
+    else:
+        try:
+            call = ast.parse(recorded, mode="eval").body
+            if not (isinstance(call, ast.Call) and getattr(call.func, "id", "") == "RenderSettings"):
+                raise ValueError("not a RenderSettings(...) call")
+            fields = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+        except (SyntaxError, ValueError) as error:
+            raise ValueError(f"{source}: cannot read the recorded image settings {recorded[:80]!r}: {error}") from error
+    known = RenderSettings.__dataclass_fields__
+    unknown = sorted(set(fields) - set(known))
+    if unknown:
+        raise ValueError(f"{source}: recorded image settings have fields this renderer lacks: {unknown}")
+    return RenderSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+
+def _candidates(run_dir: Path, config: RunConfig, settings: Settings) -> list[Path]:
+    from matmodal.layout import Layout
+
+    found = []
+    if len(run_dir.parents) > 3 and run_dir.parents[2].name == "runs":  # <output>/runs/<profile>/<dataset>/<run>
+        output = run_dir.parents[3]
+        found.append(Layout(output, settings.figures_dir, config.profile).dataset_dir(config.dataset))
+    found.append(Layout(settings.output_dir, settings.figures_dir, config.profile).dataset_dir(config.dataset))
+    return list(dict.fromkeys(found))
+
+
+def dataset_recipe(run_dir: Path, result: dict[str, Any], config: RunConfig, settings: Settings,
+                   dataset_dir: Path | None = None) -> ModalityRecipe:
+    """The modality recipe of the dataset the run trained on: ``dataset_dir`` if given, else the
+    provenance embedded in ``result.json`` (``dataset_provenance``), else the dataset folder of the
+    run's layout (``<output>/datasets/<profile>/<dataset>``)."""
+    if dataset_dir is None and isinstance(result.get("dataset_provenance"), dict):
+        return ModalityRecipe.from_provenance(result["dataset_provenance"], f"{run_dir / RESULT}")
+    folders = [Path(dataset_dir)] if dataset_dir is not None else _candidates(run_dir, config, settings)
+    for folder in folders:
+        path = folder / PROVENANCE if folder.is_dir() else folder
+        if path.is_file():
+            try:
+                return ModalityRecipe.from_provenance(json.loads(path.read_text()), str(path))
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}: invalid JSON ({error}); rebuild dataset {config.dataset!r}") from error
+    raise FileNotFoundError(
+        f"run {config.run_id}: no provenance.json of dataset {config.dataset!r} "
+        f"(looked in {', '.join(str(f) for f in folders)}); its modalities cannot be rebuilt as trained: "
+        "pass the dataset folder (--dataset DIR)")
+
+
+def _image_column(items: list[tuple[str, Structure]], recipe: ModalityRecipe, folder: Path,
+                  skipped: dict[str, str]) -> pd.Series:
+    from matmodal.modalities.image import render_many
+
+    if recipe.render is None:
+        raise ValueError(f"{recipe.source}: the dataset recorded no image settings, but the run uses images")
+    paths, issues = render_many(items, folder, recipe.render, n_jobs=1, progress=False)
+    for issue in issues:
+        if issue.record_id not in paths:
+            skipped.setdefault(issue.record_id, f"image: {issue.reason}")
+    return pd.Series({k: str(Path(v).resolve()) for k, v in paths.items()}, dtype="object")
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def _embeddings(name: str, items: list[tuple[str, Structure]], recipe: ModalityRecipe, cache_dir: Path | None,
+                skipped: dict[str, str]) -> pd.DataFrame:
+    from matmodal.modalities.structure import featurise
+
+    recorded = recipe.featurisers.get(name)
+    if recorded is None:
+        raise ValueError(f"{recipe.source}: the dataset recorded no featuriser {name!r}, but the run uses its columns")
+    if recorded.get("mode", "frozen") != "frozen":
+        raise ValueError(f"{recipe.source}: featuriser {name!r} was {recorded['mode']!r} on the training targets; "
+                         "only frozen featurisers can be rebuilt for new structures")
+    frame, issues = featurise(name, items, cache_dir=cache_dir, progress=False, seed=recipe.featuriser_seed(name))
+    now = frame.attrs.get("provenance", {}).get("settings")
+    if "settings" in recorded and not _same(now, recorded["settings"]):
+        raise ValueError(f"featuriser {name!r} settings differ from those dataset {recipe.source} was built with "
+                         f"(recorded {recorded['settings']}, now {now}): predictions would be skewed")
+    for issue in issues:
+        skipped.setdefault(issue.record_id, f"{issue.stage}: {issue.reason}")
+    return frame
+
+
+def _tabular(columns: list[str], items: list[tuple[str, Structure]], recipe: ModalityRecipe,
+             cache_dir: Path | None, skipped: dict[str, str]) -> pd.DataFrame:
+    keys = [k for k, _ in items]
     if set(columns) <= set(FALLBACK_TABULAR):
         from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
@@ -74,58 +398,81 @@ def _tabular(columns: list[str], items: list[tuple[str, Structure]], cache_dir: 
 
         return pd.DataFrame({"nsites": [len(s) for _, s in items],
                              "spg": [SpacegroupAnalyzer(s, symprec=SYMPREC).get_space_group_number() for _, s in items]},
-                            index=[i for i, _ in items])[columns]
-    from matmodal.modalities.structure import featurise
-
-    frames = [featurise(name, items, cache_dir=cache_dir, progress=False)[0]
-              for name in sorted({c.rsplit("_", 1)[0] for c in columns})]
-    return pd.concat(frames, axis=1).reindex(index=[i for i, _ in items], columns=columns)
-
-
-def _image(items: list[tuple[str, Structure]], size: int, folder: Path) -> pd.Series:
-    from matmodal.modalities.image import RenderSettings, render_many
-
-    paths, _ = render_many(items, folder, RenderSettings(size=size), n_jobs=1)
-    return pd.Series({k: str(Path(v).resolve()) for k, v in paths.items()}, dtype="object")
+                            index=keys)[columns]
+    names = sorted({c.rsplit("_", 1)[0] for c in columns})
+    frames = [_embeddings(name, items, recipe, cache_dir, skipped) for name in names]
+    return pd.concat(frames, axis=1).reindex(index=keys, columns=columns)
 
 
 def modality_frame(items: list[tuple[str, Structure]], columns: dict[str, list[str]], config: RunConfig,
-                   work_dir: Path, cache_dir: Path | None = None) -> pd.DataFrame:
-    """One row per structure with the columns the run was trained on."""
-    from matmodal.modalities.text import composition_text, robocrys_description
+                   recipe: ModalityRecipe, work_dir: Path, cache_dir: Path | None = None,
+                   ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One row per structure (keyed by ``items``' keys) with the columns the run was trained on,
+    built as the dataset built them; and ``{key: reason}`` for structures a modality failed on."""
+    from matmodal.modalities.text import composition_text, robocrys_many
 
-    frame = pd.DataFrame({ID: [i for i, _ in items]})
+    skipped: dict[str, str] = {}
+    frame = pd.DataFrame({ID: [k for k, _ in items]})
     if "text" in columns:
         if config.text_column == "text_robocrys":
-            frame[config.text_column] = [robocrys_description(s, cache_dir=cache_dir)[0] for _, s in items]
+            text_cache = None if cache_dir is None else Path(cache_dir) / "text"
+            texts = robocrys_many([s for _, s in items], cache_dir=text_cache, progress=False)
+            frame[config.text_column] = [text for text, _ in texts]
         else:
-            frame[config.text_column] = [composition_text(s) for _, s in items]
+            frame[config.text_column] = [composition_text(s.composition) for _, s in items]
     if "image" in columns:
-        frame[IMAGE_COLUMN] = frame[ID].map(_image(items, config.image_size, work_dir / "images"))
+        frame[IMAGE_COLUMN] = frame[ID].map(_image_column(items, recipe, work_dir / "images", skipped))
     if "tabular" in columns:
-        tab = _tabular(columns["tabular"], items, cache_dir)
-        frame = frame.join(tab, on=ID)
-    return frame
+        frame = frame.join(_tabular(columns["tabular"], items, recipe, cache_dir, skipped), on=ID)
+    return frame[~frame[ID].isin(skipped)].reset_index(drop=True), skipped
 
 
-def predict(model_dir: Path, inputs: Sequence[Path], *, work_dir: Path | None = None,
-            cache_dir: Path | None = None) -> pd.DataFrame:
-    """Predictions, one row per (structure, run): id, input file, target, prediction, unit, run."""
+# ---------------------------------------------------------------------------- predict
+
+
+def _load_predictor(folder: Path, config: RunConfig) -> Any:
+    if config.model != "automm":
+        raise ValueError(f"run {config.run_id}: predicting with {config.model!r} runs is not supported "
+                         "(only AutoMM runs save a loadable model)")
     from autogluon.multimodal import MultiModalPredictor
 
+    return MultiModalPredictor.load(str(folder / MODEL))
+
+
+def predict(model_dir: Path, inputs: Sequence[Path], *, dataset_dir: Path | None = None,
+            work_dir: Path | None = None, settings: Settings | None = None,
+            trust_unverified: bool = False) -> Predictions:
+    """Predictions, one row per (structure, run): id, input file, target, prediction, unit and the
+    model's provenance (:func:`model_provenance`); plus what was skipped.
+
+    Raises when no input structure could be read, or a run's model or dataset provenance is
+    refused (:class:`ModelTrustError`, missing ``provenance.json``, featuriser skew).
+    """
     from matmodal.config import get_settings
 
-    cache_dir = cache_dir or get_settings().cache_dir
-    structures = read_structures(inputs)
-    items = [(name, structure) for name, structure, _ in structures]
-    rows = []
-    for folder in run_folders(Path(model_dir)):
-        result = json.loads((folder / RESULT).read_text())
-        config = RunConfig.from_dict(result["config"])
-        frame = modality_frame(items, result["feature_columns"], config, work_dir or folder / "predict", cache_dir)
-        predictor = MultiModalPredictor.load(str(folder / MODEL))
-        values = predict_frame(predictor, frame)
-        rows += [{ID: name, "input": file, "target": config.target, "prediction": float(v),
-                  "unit": UNITS.get(config.target, ""), "run_id": config.run_id}
-                 for (name, _, file), v in zip(structures, values, strict=True)]
-    return pd.DataFrame(rows)
+    settings = settings or get_settings()
+    structures, skipped = read_structures(inputs)
+    if not structures:
+        detail = "; ".join(s.line() for s in skipped[:5])
+        raise ValueError(f"no readable structure in {[str(p) for p in inputs]}: {detail}")
+    by_key = {s.key: s for s in structures}
+    items = [(s.key, s.structure) for s in structures]
+    rows, failed = [], {}
+    with tempfile.TemporaryDirectory(prefix="matmodal-predict-") as scratch:
+        for folder in run_folders(Path(model_dir)):
+            result = json.loads((folder / RESULT).read_text())
+            config = RunConfig.from_dict(result["config"])
+            verify_model_files(folder, result, trust_unverified=trust_unverified)
+            recipe = dataset_recipe(folder, result, config, settings, dataset_dir)
+            frame, dropped = modality_frame(items, result["feature_columns"], config, recipe,
+                                            Path(work_dir or scratch) / config.run_id, settings.cache_dir)
+            failed.update({k: f"{config.run_id}: {why}" for k, why in dropped.items()})
+            if frame.empty:
+                continue
+            values = predict_frame(_load_predictor(folder, config), frame, TargetTransform(config.target_transform))
+            about = model_provenance(result)
+            rows += [{ID: by_key[key].name, "input": by_key[key].file, "target": config.target,
+                      "prediction": float(v), "unit": UNITS.get(config.target, ""), **about}
+                     for key, v in zip(frame[ID], values, strict=True)]
+    skipped += [Skipped(f"{by_key[k].file} ({by_key[k].name})", reason) for k, reason in failed.items()]
+    return Predictions(pd.DataFrame(rows), skipped)

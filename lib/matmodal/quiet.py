@@ -27,6 +27,7 @@ transformers itself (they take seconds): loggers are configured by name, before 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import logging
@@ -34,6 +35,7 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 BATCH_ENV = "MATMODAL_BATCH"
@@ -196,6 +198,23 @@ def quiet(batch: bool | None = None) -> QuietState:
     if batch:
         progress_off()
     return QuietState(batch=batch, missing_nltk=missing)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout inside the block to stderr: Python ``print``s (CHGNet's
+    "initialized with N parameters"), rich/tqdm bars and C-level writes to file descriptor 1, so a
+    command's stdout carries only its result (``matmodal predict > out.csv``)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 #: stderr text an executed notebook may show (regexes); anything else is noise to fix or filter.

@@ -33,6 +33,7 @@ from matmodal.metrics import METRICS
 from matmodal.models.automm import (
     COMBINATIONS,
     CONFIG,
+    MODEL,
     PREDICTIONS,
     RESULT,
     RunConfig,
@@ -42,6 +43,7 @@ from matmodal.models.automm import (
 from matmodal.models.baselines import BASELINES
 from matmodal.paths import read_json_object
 from matmodal.models.baselines import LABELS as BASELINE_LABELS
+from matmodal.sources.download import tree_sha256
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,8 @@ def execute(config: RunConfig, table: pd.DataFrame, folder: Path, *, cache_dir: 
                                   verbosity=verbosity)
         else:
             result = train_baseline(table, config, folder)
+        if (folder / MODEL).is_dir():  # predict refuses a model folder whose files differ from these
+            result["model_files"] = tree_sha256(folder / MODEL)
     except Exception as error:
         log.warning("run %s failed: %s", config.run_id, error)
         result = {"status": "failed", "run_id": config.run_id, "key": config.key, "config": config.as_dict(),

@@ -29,6 +29,12 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def tree_sha256(folder: Path) -> dict[str, str]:
+    """``{relative posix path: sha256}`` of every file under ``folder`` (sorted; e.g. a saved model)."""
+    folder = Path(folder)
+    return {p.relative_to(folder).as_posix(): sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 class Registry:
     """``registry.json`` in a cache folder: file name -> sha256 of the finished download."""
 
