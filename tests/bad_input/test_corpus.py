@@ -19,13 +19,20 @@ FILE = "alexandria_950.json.bz2"
 
 
 @pytest.fixture(scope="module")
-def mixed(tmp_path_factory):
+def corpus_mirror(tmp_path_factory):
+    """A mirror folder holding one file: every kind, each between real good entries."""
     if not (MIRROR / "alexandria").is_dir():
         pytest.skip(f"mirror not found at {MIRROR}")
-    root = tmp_path_factory.mktemp("corpus")
-    (root / "mirror" / "alexandria").mkdir(parents=True)
-    layout, positions = write_mixed(root / "mirror" / "alexandria" / FILE, MIRROR)
-    settings = Settings(mirror_dir=root / "mirror", output_dir=root / "out", cache_dir=root / "cache")
+    root = tmp_path_factory.mktemp("corpus") / "mirror"
+    (root / "alexandria").mkdir(parents=True)
+    layout, positions = write_mixed(root / "alexandria" / FILE, MIRROR)
+    return root, layout, positions
+
+
+@pytest.fixture(scope="module")
+def mixed(corpus_mirror):
+    root, layout, positions = corpus_mirror
+    settings = Settings(mirror_dir=root, output_dir=root.parent / "out", cache_dir=root.parent / "cache")
     dataset = build_alexandria(options=BuildOptions(robocrys=False), settings=settings)
     return dataset, layout, positions
 
@@ -94,3 +101,18 @@ def test_text_outputs_carry_no_raw_control_bytes(mixed):
     raw = (dataset.folder / "manifest.csv").read_bytes()
     text = raw.decode("utf-8")  # strict: no lone surrogates either
     assert b"\x00" not in raw and "bad\\x00nul" in text and "bad-\\ud800" in text and "bad-\\udcff-x" in text
+
+
+def test_image_stage_draws_every_kept_corpus_record(corpus_mirror, mixed, tmp_path):
+    """Long, NUL and hostile ids get bounded, safe file names; nothing drawn fails the build."""
+    from matmodal.modalities.image import RenderSettings
+
+    dataset, _, _ = mixed
+    settings = Settings(mirror_dir=corpus_mirror[0], output_dir=tmp_path / "out", cache_dir=tmp_path / "cache")
+    with_images = build_alexandria(options=BuildOptions(robocrys=False, image=RenderSettings(size=32)),
+                                   settings=settings)
+    assert len(with_images.table) == len(dataset.table)
+    assert with_images.table.image_path.notna().all()
+    names = [p.rsplit("/", 1)[1] for p in with_images.table.image_path]
+    assert max(len(n.encode()) for n in names) <= 135 and all("\\" not in n and "\x00" not in n for n in names)
+    assert not (with_images.manifest.stage == "image").any()

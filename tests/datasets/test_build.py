@@ -84,3 +84,14 @@ def test_rebuild_is_identical_and_loadable(settings):
 def test_load_missing_dataset_says_how(settings):
     with pytest.raises(FileNotFoundError, match="matmodal build"):
         load("nope", settings)
+
+
+@pytest.mark.slow  # robocrys: about 40 s for two ternaries on this shared 2-core machine
+def test_robocrys_column_runs_in_isolated_workers_and_caches(settings, mirror_dir):
+    options = BuildOptions(robocrys=True, robocrys_limit=2)
+    dataset = build_alexandria(["hyllios_benchmark_pressure_10.json.bz2"], options=options, settings=settings)
+    described = dataset.table.dropna(subset=["text_robocrys"])
+    assert len(described) == 2 and described.text_robocrys.str.contains("crystallizes in").all()
+    assert not (dataset.manifest.stage == "text").any()
+    again = build_alexandria(["hyllios_benchmark_pressure_10.json.bz2"], options=options, settings=settings)
+    pd.testing.assert_frame_equal(again.table, dataset.table)  # from the cache: no worker started
