@@ -58,3 +58,24 @@ def test_broken_table_parquet_names_the_dataset_and_the_fix(mirror_dir, tmp_path
     with pytest.raises(DatasetFileError, match=r"dataset 'alexandria' in .* is unreadable \(ArrowInvalid: .*"
                                                r"rebuild it with `matmodal build alexandria`"):
         load("alexandria", settings)
+
+
+def test_materials_project_offline_is_one_line_with_the_hint(monkeypatch, tmp_path, capsys):
+    import mp_api.client
+    import requests
+
+    from matmodal.cli import main
+
+    class Unreachable:
+        def __init__(self, *args, **kwargs):
+            raise requests.ConnectionError("Failed to resolve 'api.materialsproject.org'")
+
+    monkeypatch.setattr(mp_api.client, "MPRester", Unreachable)
+    monkeypatch.setenv("MP_API_KEY", "x" * 32)
+    monkeypatch.delenv("MATMODAL_MIRROR_DIR", raising=False)
+    code = main(["--output-dir", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"),
+                 "fetch", "materials_project"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("matmodal: error: could not reach the network to fetch Materials Project data. "
+                          "Provide a local mirror with MATMODAL_MIRROR_DIR=<dir>")

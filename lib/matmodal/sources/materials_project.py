@@ -40,7 +40,7 @@ from pymatgen.core import Lattice, Structure
 
 from matmodal.config import Settings, get_settings
 from matmodal.sources.alexandria import reservoir_sample
-from matmodal.sources.mirror import MissingDataError, mirror_file
+from matmodal.sources.mirror import MissingDataError, mirror_file, offline_hint
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +78,15 @@ def api_key() -> str:
 
 @contextmanager
 def mp_rester() -> Iterator[Any]:
-    """An authenticated ``mp_api.client.MPRester``."""
+    """An authenticated ``mp_api.client.MPRester``; no network is one MissingDataError with the offline hint."""
+    import requests
     from mp_api.client import MPRester
 
-    with MPRester(api_key=api_key(), mute_progress_bars=True) as rester:
-        yield rester
+    try:
+        with MPRester(api_key=api_key(), mute_progress_bars=True) as rester:
+            yield rester
+    except requests.ConnectionError as error:
+        raise MissingDataError(offline_hint("Materials Project data")) from error
 
 
 def with_backoff(fn: Callable[..., T], *args: Any, retries: int = 5, base_s: float = 2.0, **kw: Any) -> T:
