@@ -4,13 +4,10 @@
 ``model/``), the ``model/`` folder itself, or a folder of run folders (every run in it that kept
 its model predicts).
 
-Inputs: CIF, POSCAR/CONTCAR/``*.vasp``, or JSON (also ``.json.gz``/``.json.bz2``, ``.jsonl[.gz]``)
-holding a pymatgen ``Structure`` dict, an Alexandria/MP entry (``{"structure": ...}``, the structure
-as a dict or CIF text), a row with ``cif``, an MP devset record (``lattice_matrix``, ``species``,
-``frac_coords``), a list of those, an Alexandria dump (``{"entries": [...]}``) or the project's MP
-extract (pandas "dict of columns", e.g. ``mp_elastic_1000.json``). Every structure passes the same
-checks as training (:func:`matmodal.records.check_structure`). A file or entry that cannot be read
-or checked is skipped with its name and reason (:class:`Skipped`); the rest are predicted.
+Inputs: structure files or folders in every layout :mod:`matmodal.sources.structure_files`
+reads (CIF, POSCAR, pymatgen/Alexandria/MP JSON, the project's MP extract). Every structure passes
+the same checks as training (:func:`matmodal.records.check_structure`). A file or entry that cannot
+be read or checked is skipped with its name and reason (:class:`Skipped`); the rest are predicted.
 Structures are keyed internally by position, so two inputs with the same file stem both predict.
 
 **No train/serve skew**: the modalities are rebuilt from the dataset's own ``provenance.json``
@@ -32,18 +29,15 @@ a real one.
 from __future__ import annotations
 
 import ast
-import bz2
-import gzip
 import json
 import tempfile
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Structure
 
 from matmodal.models.automm import (
     FALLBACK_TABULAR,
@@ -55,6 +49,7 @@ from matmodal.models.automm import (
     TargetTransform,
     predict_frame,
 )
+from matmodal.sources import structure_files
 from matmodal.sources.download import tree_sha256
 from matmodal.targets import UNITS
 
@@ -63,7 +58,6 @@ if TYPE_CHECKING:
     from matmodal.modalities.image import RenderSettings
 
 PROVENANCE = "provenance.json"  # a dataset folder's provenance (matmodal.datasets.build)
-ID_FIELDS = ("material_id", "mat_id", "mp_id", "task_id", "id")
 
 
 class ModelTrustError(ValueError):
@@ -102,103 +96,19 @@ class Predictions:
 # ---------------------------------------------------------------------------- reading inputs
 
 
-def _load_json(path: Path) -> Any:
-    name = path.name.lower()
-    opener = gzip.open if name.endswith(".gz") else bz2.open if name.endswith(".bz2") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        if ".jsonl" in name:
-            return [json.loads(line) for line in handle if line.strip()]
-        return json.load(handle)
-
-
-def _is_json(path: Path) -> bool:
-    return any(s in (".json", ".jsonl") for s in path.suffixes[-2:]) or path.suffix.lower() in (".json", ".jsonl")
-
-
-def _columns_to_rows(data: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """A pandas "dict of columns" (``{"cif": {"0": ...}, "material_id": {"0": ...}}``) as rows."""
-    if not data or not all(isinstance(v, dict) for v in data.values()):
-        return None
-    if not ({"cif", "structure"} & set(data)):
-        return None
-    index = list(next(iter(data.values())))
-    return [{column: values.get(i) for column, values in data.items()} for i in index]
-
-
-def _items(data: Any) -> list[Any]:
-    if isinstance(data, list):
-        return data
-    if isinstance(data, dict):
-        if isinstance(data.get("entries"), list):
-            return data["entries"]
-        rows = _columns_to_rows(data)
-        return rows if rows is not None else [data]
-    raise ValueError(f"expected a JSON object or list, got a {type(data).__name__}")
-
-
-def structure_of(item: Any) -> Structure:
-    """The structure of one JSON item (see the module docstring for the accepted layouts)."""
-    from matmodal.sources.materials_project import parse_cif
-
-    if not isinstance(item, dict):
-        raise ValueError(f"entry is a {type(item).__name__}, not an object")
-    if "lattice" in item and "sites" in item:
-        return Structure.from_dict(item)
-    raw = item.get("structure")
-    if isinstance(raw, dict):
-        return Structure.from_dict(raw)
-    if isinstance(raw, str):
-        return parse_cif(raw)
-    if isinstance(item.get("cif"), str):
-        return parse_cif(item["cif"])
-    if {"lattice_matrix", "species", "frac_coords"} <= set(item):
-        return Structure(Lattice(item["lattice_matrix"]), item["species"], item["frac_coords"])
-    raise ValueError("no structure: expected 'structure' (dict or CIF), 'cif', a pymatgen Structure dict "
-                     f"('lattice' + 'sites') or 'lattice_matrix'/'species'/'frac_coords'; keys: {sorted(item)[:12]}")
-
-
-def _name_of(item: Any, fallback: str) -> str:
-    if isinstance(item, dict):
-        data = item.get("data") if isinstance(item.get("data"), dict) else {}
-        for source in (data, item):
-            for key in ID_FIELDS:
-                if source.get(key) not in (None, ""):
-                    return str(source[key])
-    return fallback
-
-
-def _file_structures(path: Path) -> Iterator[tuple[str, str, Structure | Exception]]:
-    """``(label, name, structure or the error)`` for every entry of one input file."""
-    if not _is_json(path):
-        with warnings.catch_warnings():  # pymatgen's parse notes: the skip reason says what failed
-            warnings.simplefilter("ignore", UserWarning)
-            structure = Structure.from_file(path)
-        yield str(path), path.stem, structure
-        return
-    items = _items(_load_json(path))
-    if not items:
-        raise ValueError("no entry in the file")
-    for i, item in enumerate(items):
-        label = str(path) if len(items) == 1 else f"{path}#{i}"
-        name = _name_of(item, path.stem if len(items) == 1 else f"{path.stem}#{i}")
-        try:
-            yield label, name, structure_of(item)
-        except Exception as error:  # one bad entry must not cost the others
-            yield label, name, error
-
-
 def read_structures(inputs: Sequence[Path]) -> tuple[list[InputStructure], list[Skipped]]:
-    """Every checked structure in the input files, and what was skipped (file or entry, reason)."""
+    """Every checked structure in the input files (folders: the structure files in them), and
+    what was skipped (file or ``file#i`` entry, with the reason)."""
     from matmodal.manifest import RecordError
     from matmodal.records import check_structure
 
     found: list[InputStructure] = []
     skipped: list[Skipped] = []
-    for path in map(Path, inputs):
+    for path in structure_files.expand(inputs):
         try:
-            entries = list(_file_structures(path))
+            entries = list(structure_files.file_structures(path))
         except Exception as error:  # unreadable file: name it, go on with the others
-            skipped.append(Skipped(str(path), _reason(error)))
+            skipped.append(Skipped(str(path), structure_files.reason(error)))
             continue
         for label, name, structure in entries:
             try:
@@ -209,15 +119,10 @@ def read_structures(inputs: Sequence[Path]) -> tuple[list[InputStructure], list[
                 skipped.append(Skipped(label, error.reason))
                 continue
             except Exception as error:
-                skipped.append(Skipped(label, _reason(error)))
+                skipped.append(Skipped(label, structure_files.reason(error)))
                 continue
             found.append(InputStructure(f"s{len(found):06d}", name, str(path), structure))
     return found, skipped
-
-
-def _reason(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    return text if isinstance(error, ValueError | FileNotFoundError) else f"{type(error).__name__}: {text}"
 
 
 # ---------------------------------------------------------------------------- run folders and trust
