@@ -81,18 +81,18 @@ def test_build_from_the_mirror(mirror_dir, tmp_path):
         with Image.open(path) as image:
             assert image.size == (48, 48)
     dropped = manifest[manifest.severity == "dropped"].set_index("record_id")
-    assert dropped.loc["mp-12863", "stage"] == "lattice" and dropped.loc["mp-4131", "stage"] == "lattice"
-    assert dropped.loc["mp-1", "stage"] == "structure"
+    assert dropped.loc["mp-12863", "stage"] == "pairing" and dropped.loc["mp-4131", "stage"] == "lattice"
+    assert dropped.loc["mp-1", "stage"] == "lattice"  # Cs (mp2018 structure, verified): bcc
     on_disk = pd.read_parquet(dataset.folder / "table.parquet")
     assert list(on_disk["material_id"]) == list(table["material_id"])
 
 
 def test_any_lattice_images_every_mirror_grid_with_a_structure(mirror_dir, tmp_path):
     dataset = build_massa(IDS, options=_options(fcc_only=False), settings=settings_for(tmp_path, mirror_dir))
-    assert sorted(dataset.table["material_id"]) == ["mp-1002165", "mp-4131", "mp-864620"]
+    assert sorted(dataset.table["material_id"]) == ["mp-1", "mp-1002165", "mp-4131", "mp-864620"]
     dropped = dataset.manifest[dataset.manifest.severity == "dropped"].set_index("record_id")
-    assert dropped.loc["mp-12863", "stage"] == "ecd"
-    assert "quantile" in dropped.loc["mp-12863", "reason"]  # the CIF's setting does not fit the grid
+    assert dropped.loc["mp-12863", "stage"] == "pairing"
+    assert "lacks its symmetry" in dropped.loc["mp-12863", "reason"]  # the CIFs' setting does not fit the grid
 
 
 class FakeRester:

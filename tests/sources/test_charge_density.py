@@ -7,9 +7,13 @@ import pytest
 
 from matmodal.config import Settings
 from matmodal.sources.charge_density import (
+    COUNT_TOLERANCE,
     MIRROR_DENSITIES,
     ChargeDensitySource,
     DensityMismatchError,
+    cell_electrons,
+    grid_symmetry,
+    pair,
     read_aeccar_pair,
     read_density,
     read_hdf5,
@@ -66,17 +70,34 @@ def test_multimat_index(source):
     assert grid.shape == (32, 32, 32)
 
 
-def test_bare_grid_gets_its_structure_or_a_reason(source):
+def test_bare_grid_gets_its_verified_structure_or_a_reason(source):
     density = source.chgcar("mp-864620")  # CaSmCd2, Fm-3m, structure from mp_elastic_1000.json
     assert density.structure.composition.reduced_formula == "CaSmCd2"
-    assert site_contrast(density) > 0.9
+    pairing = source.pairing("mp-864620")
+    assert pairing.origin == "mp_elastic_1000.json"
+    assert pairing.structure_electrons == 45.0  # Ca_sv 10 + Sm_3 11 + 2 x Cd 12 (MP PAW valences)
+    assert pairing.grid_electrons == pytest.approx(44.909, abs=1e-3) and pairing.mismatch < COUNT_TOLERANCE
     with pytest.raises(MissingDataError, match="no lattice"):
-        source.chgcar("mp-1")  # a grid whose structure the mirror does not have
-    with pytest.raises(DensityMismatchError, match="quantile"):
-        source.chgcar("mp-12863")  # the elastic CIF is another setting than the grid's cell
+        source.chgcar("mp-10")  # a grid whose structure no mirror file has
+    with pytest.raises(DensityMismatchError, match="off by 50%"):
+        source.chgcar("mp-18860")  # the mp2018 cell of Li2VSiO5 holds twice the grid's electrons
     with pytest.raises(MissingDataError):
         source.chgcar("mp-0-not-there")
     assert source.aeccars("mp-864620") is None
+
+
+def test_pairing_refuses_a_mismatched_cell(source):
+    grid = source.multimat.grid("mp-1002165")  # GeC, 18 valence electrons
+    structure = source.pairing("mp-1002165").structure
+    assert cell_electrons(structure) == 18.0
+    with pytest.raises(DensityMismatchError, match="4-site GeC cell has 36 e, off by 48%"):
+        pair("mp-1002165", grid, [("test", structure * (2, 1, 1))])  # a supercell: 36 e
+    shifted = structure.copy()
+    shifted.translate_sites(range(len(shifted)), [0.25, 0.0, 0.0])  # same count, another origin
+    assert grid_symmetry(grid, structure) == pytest.approx(0.9853, abs=1e-3)
+    with pytest.raises(DensityMismatchError, match="lacks its symmetry"):
+        pair("mp-1002165", grid, [("shifted", shifted)])
+    assert pair("mp-1002165", grid, [("shifted", shifted), ("right", structure)]).origin == "right"
 
 
 def test_site_contrast_separates_a_shifted_structure(source):

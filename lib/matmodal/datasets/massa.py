@@ -128,6 +128,8 @@ def candidates(
     elastic = mp.elasticity(ids)
     k_map = {row["material_id"]: _k_vrh(row) for row in elastic.to_dict("records")}
     frame["elastic_k_vrh"] = frame["material_id"].map(k_map)
+    frame["k_vrh_release"] = [RELEASE_OLD if mp.offline else "materials.elasticity" if _number(k) is not None
+                              else None for k in frame["elastic_k_vrh"]]
     frame["untrusted_moduli"] = frame["material_id"].map(untrusted_moduli(mp, ids))
     return frame
 
