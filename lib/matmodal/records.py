@@ -257,9 +257,13 @@ def from_alexandria(entry: Any, source: str, index: int = 0) -> tuple[MaterialRe
 
 def vrh_moduli(tensor_voigt: Any) -> tuple[float, float]:
     """(K_VRH, G_VRH) in GPa from a 6x6 Voigt elastic tensor in GPa (Hill average of Voigt and Reuss)."""
+    if tensor_voigt is None:
+        raise ValueError("missing (no 6x6 tensor in the row)")
     matrix = np.asarray(tensor_voigt, dtype=float)
-    if matrix.shape != (6, 6) or not np.isfinite(matrix).all():
-        raise ValueError(f"elastic tensor must be a finite 6x6 matrix, got shape {matrix.shape}")
+    if matrix.shape != (6, 6):
+        raise ValueError(f"elastic tensor must be a 6x6 matrix, got shape {matrix.shape}")
+    if not np.isfinite(matrix).all():
+        raise ValueError(f"{int((~np.isfinite(matrix)).sum())} non-finite (NaN/inf) component(s)")
     if abs(np.linalg.det(matrix)) < 1e-12:
         raise ValueError("elastic tensor is singular (no Reuss bound)")
     lowest = float(np.linalg.eigvalsh((matrix + matrix.T) / 2).min())
@@ -302,3 +306,13 @@ def from_mp_elastic(
     _check_nsites(record, issues)
     _derive(record)
     return record, issues + _derived_issues(record, "records")
+
+
+def from_structure(record_id: str, structure: Structure, source: str,
+                   data: dict[str, Any] | None = None) -> tuple[MaterialRecord, list[Issue]]:
+    """A record from a user's structure file (custom datasets): the same checks and derived
+    fields (formula, space group) as every source's records; ``data`` holds its properties."""
+    structure = check_structure(record_id, structure)
+    record = MaterialRecord(record_id, source, structure, dict(data or {}), structure.composition)
+    _derive(record)
+    return record, _derived_issues(record, "records")
