@@ -1,8 +1,11 @@
-"""The ``matmodal`` command: fetch data, build datasets (and, as they land, train/evaluate/predict).
+"""The ``matmodal`` command: fetch data, build datasets, train the grid, predict new structures.
 
     matmodal --mirror ../shared/mirror fetch alexandria
     matmodal --mirror ../shared/mirror build alexandria --no-robocrys
     matmodal build mp_elastic --image-size 64 --featuriser magpie
+    matmodal build custom --structures cifs/ --properties props.csv --id-column id --target k:GPa
+    matmodal train mp_elastic --target k_vrh --combination image+text --epochs 1
+    matmodal predict --model outputs/runs/quick/mp_elastic/<run_id> --input new.cif > predictions.csv
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     chosen = spec(args.dataset)
     options = _options(args, settings) if chosen.build_options else None
     extra = {k: getattr(args, k) for k in chosen.accepts if getattr(args, k, None) is not None}
+    ignored = [k for k in CUSTOM_ONLY if getattr(args, k, None) is not None and k not in chosen.accepts]
+    if ignored:
+        raise ValueError(f"--{ignored[0].replace('_', '-')} applies to `build custom`, not {args.dataset}")
     dataset = build_dataset(chosen.name, options=options, settings=settings, **extra)
     from matmodal.datasets.build import summary
 
@@ -64,6 +70,53 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
         print(f"matmodal: {line}", file=sys.stderr)
     print(counts)
     return 0
+
+
+CUSTOM_ONLY = ("structures", "properties", "id_column", "targets", "dataset_name")
+PROFILES_FILE = Path(__file__).resolve().parents[2] / "notebooks" / "profiles.yaml"
+TRAIN_FIELDS = ("epochs", "max_rows", "image_size", "text_column", "tabular_model", "batch_size", "learning_rate")
+
+
+def _profile_training(profile: str) -> dict:
+    """The profile's ``04_training`` values from ``notebooks/profiles.yaml`` (empty without the file)."""
+    from matmodal.profiles import load_profiles
+
+    if not PROFILES_FILE.exists():
+        return {}
+    return load_profiles(PROFILES_FILE).get(profile, {}).get("04_training", {})
+
+
+def _train(args: argparse.Namespace, settings: Settings) -> int:
+    """The costa2025 grid (or the chosen combinations) on one built dataset, resumable; one line per run."""
+    from matmodal.datasets.build import load
+    from matmodal.models.automm import COMBINATIONS
+    from matmodal.models.backbones import backbone_profile
+    from matmodal.quiet import quiet, stdout_to_stderr
+    from matmodal.runs import Grid, run_grid
+
+    quiet(batch=True)
+    profile = settings.profile.value
+    defaults = _profile_training(profile)
+    chosen = {k: getattr(args, k) for k in ("epochs", "max_rows") if getattr(args, k) is not None}
+    run_settings = {k: v for k, v in {**defaults, **chosen}.items() if k in TRAIN_FIELDS}
+    run_settings["max_rows"] = run_settings.get("max_rows") or None
+    run_settings.update(profile=profile, backbone_profile=backbone_profile(profile).value)
+    dataset = load(args.dataset, settings)
+    targets = args.targets or dataset.targets
+    unknown = [t for t in targets if t not in dataset.targets]
+    if unknown:
+        raise ValueError(f"dataset {args.dataset!r} has no target(s) {unknown} (has: {', '.join(dataset.targets)})")
+    grid = Grid(args.dataset, targets, args.combinations or defaults.get("combinations") or COMBINATIONS,
+                seeds=args.seeds or defaults.get("seeds") or [settings.seed],
+                **({} if args.baselines is None else {"baselines": args.baselines}), settings=run_settings)
+    print(f"matmodal: {len(grid.configs())} runs of {args.dataset} ({profile}: "
+          f"{', '.join(f'{k}={v}' for k, v in run_settings.items())}) -> {settings.layout.runs_root}", file=sys.stderr)
+    with stdout_to_stderr():
+        results = run_grid(grid, dataset.table, settings.layout.runs_root, cache_dir=settings.cache_dir,
+                           keep_models=args.keep_models or defaults.get("keep_models") or "first_seed",
+                           verbosity=0, torch_threads=defaults.get("torch_threads") or 1)
+    sys.stdout.write(results[["run_id", "status", "mae", "r2", "n_test", "wall_s", "reason"]].to_csv(index=False))
+    return 0 if (results.status == "ok").all() else 1
 
 
 def _predict(args: argparse.Namespace, settings: Settings) -> int:
@@ -116,7 +169,33 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--robocrys-limit", type=int, help="describe only the first N records (by id)")
     build.add_argument("--image-size", type=int, help="render structure images at this size (px)")
     build.add_argument("--featuriser", action="append", help="structure featuriser (repeatable)")
+    own = build.add_argument_group("custom dataset (build custom; see docs/own_data.md)")
+    own.add_argument("--structures", type=Path, nargs="+",
+                     help="structure files or folders (CIF, POSCAR, pymatgen/Alexandria/MP JSON)")
+    own.add_argument("--properties", type=Path, help="CSV with one row per material")
+    own.add_argument("--id-column", help="the CSV column holding the record ids (file stems or JSON ids)")
+    own.add_argument("--target", dest="targets", action="append", metavar="NAME[:UNIT]",
+                     help="a numeric CSV column to predict, with its unit (repeatable)")
+    own.add_argument("--name", dest="dataset_name", help="dataset folder name (default: custom)")
     build.set_defaults(func=_build)
+
+    train = sub.add_parser("train", help="train the grid (or chosen combinations) on a built dataset",
+                           description="Runs every (target, combination, seed) AutoMM run plus the baselines "
+                                       "with the profile's 04_training settings (notebooks/profiles.yaml) into "
+                                       "<output>/runs/<profile>/<dataset>/; finished runs are kept. Prints one "
+                                       "CSV line per run; exit 1 when a run failed (reason in the CSV).")
+    train.add_argument("dataset", help="a built dataset's name (matmodal build ...; custom datasets too)")
+    train.add_argument("--target", dest="targets", action="append", help="target column (repeatable; "
+                                                                           "default: every target of the dataset)")
+    train.add_argument("--combination", dest="combinations", action="append",
+                       help="modalities, e.g. image+text (repeatable; default: the profile's, else all seven)")
+    train.add_argument("--seeds", type=int, nargs="+", help="run seeds (default: the profile's)")
+    train.add_argument("--epochs", type=int, help="AutoMM epochs (default: the profile's)")
+    train.add_argument("--max-rows", type=int, help="seeded subsample of labelled rows (0: all)")
+    train.add_argument("--baselines", nargs="*", help="baseline models to add (default: mean gbm; the flag alone: none)")
+    train.add_argument("--keep-models", choices=["all", "first_seed", "none"],
+                       help="which runs keep model/ for predict (default: the profile's, else first_seed)")
+    train.set_defaults(func=_train)
 
     pred = sub.add_parser(
         "predict", help="predict targets for new structures with saved runs (CSV on stdout)",

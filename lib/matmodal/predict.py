@@ -190,6 +190,7 @@ class ModalityRecipe:
     seed: int
     render: RenderSettings | None
     featurisers: dict[str, dict[str, Any]]  # name -> the featuriser's recorded provenance
+    units: dict[str, str] = field(default_factory=dict)  # a custom dataset's target units
 
     @classmethod
     def from_provenance(cls, info: dict[str, Any], source: str) -> ModalityRecipe:
@@ -197,7 +198,7 @@ class ModalityRecipe:
         image = modalities.get("image")
         featurisers = {k.split(":", 1)[1]: v for k, v in modalities.items() if k.startswith("featuriser:")}
         return cls(source, int(info.get("seed") or 0), render_settings(image, source) if image else None,
-                   featurisers)
+                   featurisers, dict(info.get("custom_targets") or {}))
 
     def featuriser_seed(self, name: str) -> int:
         return int(self.featurisers.get(name, {}).get("seed", self.seed))
@@ -377,7 +378,8 @@ def predict(model_dir: Path, inputs: Sequence[Path], *, dataset_dir: Path | None
             values = predict_frame(_load_predictor(folder, config), frame, TargetTransform(config.target_transform))
             about = model_provenance(result)
             rows += [{ID: by_key[key].name, "input": by_key[key].file, "target": config.target,
-                      "prediction": float(v), "unit": UNITS.get(config.target, ""), **about}
+                      "prediction": float(v), "unit": recipe.units.get(config.target) or UNITS.get(config.target, ""),
+                      **about}
                      for key, v in zip(frame[ID], values, strict=True)]
     skipped += [Skipped(f"{by_key[k].file} ({by_key[k].name})", reason) for k, reason in failed.items()]
     return Predictions(pd.DataFrame(rows), skipped)

@@ -60,7 +60,9 @@ class Dataset:
 
     @property
     def targets(self) -> list[str]:
-        return [c for c in self.table.columns if c in TargetName.__members__]
+        """Target columns: the registry's, and a custom dataset's own (``provenance["custom_targets"]``)."""
+        custom = (self.provenance or {}).get("custom_targets") or {}
+        return [c for c in self.table.columns if c in TargetName.__members__ or c in custom]
 
 
 def collect(

@@ -46,6 +46,9 @@ SPECS: tuple[DatasetSpec, ...] = (
     DatasetSpec("massa", "matmodal.datasets.massa:build_massa",
                 "massa2024: MP FCC crystals with ECD (111) slices, robocrys text levels, K_VRH",
                 build_options=False),
+    DatasetSpec("custom", "matmodal.datasets.custom:build_custom",
+                "your own structures (CIF/POSCAR/JSON) + a CSV of numeric properties as targets",
+                accepts=("structures", "properties", "id_column", "targets", "dataset_name")),
 )
 
 REGISTRY: dict[str, DatasetSpec] = {spec.name: spec for spec in SPECS}
