@@ -74,6 +74,14 @@ class Training(_Section):
     torch_threads: int | None = None
     keep_models: Literal["all", "first_seed", "none"] | None = None
     runs_dir: str | None = None
+    features: list[Literal["potnet", "chgnet", "magpie"]] | None = None  # what tabular and GBM see
+    strong_features: list[Literal["potnet", "chgnet", "magpie"]] | None = None  # the always-present GBM row
+    control_features: list[Literal["potnet", "chgnet", "magpie"]] | None = None  # a GBM row without CHGNet
+    recipe: dict[Literal["tabular", "text", "image"], dict[str, float | int | str]] | None = None  # per modality
+    log_targets: list[str] | None = None  # fitted as log10, back-transformed for metrics
+    fusion: list[Literal["fusion_gbm", "fusion_mlp", "fusion_late"]] | None = None
+    fusion_combinations: list[str] | None = None
+    fusion_recipe: dict[str, float | int | str] | None = None
 
 
 class Evaluation(_Section):

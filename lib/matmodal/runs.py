@@ -37,12 +37,10 @@ from matmodal.models.automm import (
     PREDICTIONS,
     RESULT,
     RunConfig,
-    combination_label,
     parse_combination,
 )
 from matmodal.models.baselines import BASELINES
 from matmodal.paths import read_json_object
-from matmodal.models.baselines import LABELS as BASELINE_LABELS
 from matmodal.sources.download import tree_sha256
 
 log = logging.getLogger(__name__)
@@ -76,7 +74,7 @@ class Grid:
         return configs
 
     def _baseline_settings(self) -> dict[str, Any]:
-        shared = ("test_fraction", "max_rows")
+        shared = ("test_fraction", "max_rows", "features", "profile", "validation_fraction", "target_transform")
         return {k: v for k, v in self.settings.items() if k in shared}
 
 
@@ -127,18 +125,13 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 def execute(config: RunConfig, table: pd.DataFrame, folder: Path, *, cache_dir: Path | None = None,
             keep_model: bool = True, verbosity: int = 1) -> dict[str, Any]:
     """Run one config into ``folder``; a failure is recorded (reason + traceback), not raised."""
-    from matmodal.models.automm import train_automm
-    from matmodal.models.baselines import train_baseline
+    from matmodal.models.families import train
 
     folder.mkdir(parents=True, exist_ok=True)
     _write_json(folder / CONFIG, {**config.as_dict(), "key": config.key})
     started = time.perf_counter()
     try:
-        if config.model == "automm":
-            result = train_automm(table, config, folder, cache_dir=cache_dir, keep_model=keep_model,
-                                  verbosity=verbosity)
-        else:
-            result = train_baseline(table, config, folder)
+        result = train(table, config, folder, cache_dir=cache_dir, keep_model=keep_model, verbosity=verbosity)
         if (folder / MODEL).is_dir():  # predict refuses a model folder whose files differ from these
             result["model_files"] = tree_sha256(folder / MODEL)
     except Exception as error:
@@ -221,10 +214,10 @@ def run_grid(
 
 
 def model_label(config: dict[str, Any]) -> str:
-    """Table row label: the paper's combination label, or the baseline's."""
-    if config["model"] == "automm":
-        return combination_label(config["modalities"])
-    return BASELINE_LABELS.get(config["model"], config["model"])
+    """Table row label: the paper's combination label, or the family's (baselines, fusion)."""
+    from matmodal.models.families import row_label
+
+    return row_label(config)
 
 
 RESULT_COLUMNS = [

@@ -71,7 +71,7 @@ def test_local_checkpoint_folder_overrides_the_profile(tmp_path, monkeypatch):
 
 
 def test_hyperparameters_train_by_epochs_on_the_chosen_backbones(tmp_path):
-    config = RunConfig("d", "k_vrh", "tabular+image+text", epochs=2, image_size=32)
+    config = RunConfig("d", "k_vrh", "tabular+image+text", epochs=2, image_size=32, tabular_model="ft_transformer")
     hp = automm_hyperparameters(config, resolve_backbones(config, tmp_path))
     assert hp["model.names"] == ["ft_transformer", "timm_image", "hf_text", "fusion_mlp"]
     assert hp["optim.max_epochs"] == 2 and hp["model.timm_image.image_size"] == 32
@@ -89,3 +89,67 @@ def test_paper_profile_without_the_hub_fails_with_the_reason_recorded(mirror_dir
     grid = Grid(dataset.name, ["k_vrh"], ["text"], baselines=(), settings={"backbone_profile": "paper"})
     result = run_grid(grid, dataset.table, tmp_path, verbosity=0).iloc[0]
     assert result["status"] == "failed" and "huggingface" in result["reason"].lower()
+
+
+def test_recipe_reaches_automm_and_no_silent_preset_fallback(tmp_path):
+    config = RunConfig("d", "k_vrh", "tabular+text", tabular_layers=3, tabular_width=256, dropout=0.2,
+                       learning_rate=3e-3, patience=7)
+    hp = automm_hyperparameters(config, resolve_backbones(config, tmp_path))
+    assert hp["optim.lr"] == 3e-3 and hp["optim.patience"] == 7
+    assert (hp["model.numerical_mlp.num_layers"], hp["model.numerical_mlp.hidden_size"]) == (3, 256)
+    assert hp["model.hf_text.max_text_len"] >= 256  # robocrys descriptions are not cut at 32 tokens
+    default = RunConfig("d", "k_vrh", "tabular")
+    assert default.epochs > 1 and default.learning_rate > 0
+    for bad in (None, 0.0):
+        with pytest.raises(ValueError, match="learning_rate"):
+            RunConfig("d", "k_vrh", "text", learning_rate=bad)
+    old = {**default.as_dict(), "learning_rate": None, "removed_field": 1}  # a result.json from before
+    assert RunConfig.from_dict(old).learning_rate == default.learning_rate
+
+
+def test_provenance_records_the_runs_profile_not_the_process_settings(monkeypatch):
+    from matmodal.config import get_settings
+    from matmodal.models.run_spec import run_provenance
+
+    monkeypatch.setenv("MATMODAL_PROFILE", "quick")
+    get_settings.cache_clear()
+    assert get_settings().profile.value == "quick"
+    info = run_provenance(RunConfig("d", "k_vrh", "text", seed=2, profile="full"))
+    assert info["profile"] == "full" and info["seed"] == 2
+
+
+def test_automm_fits_and_validates_on_training_rows_only(mirror_dir, tmp_path, monkeypatch):
+    """The predictor's train and tuning frames are disjoint parts of the training split."""
+    from autogluon.multimodal import MultiModalPredictor
+
+    from matmodal.models.automm import fit_predictor
+
+    table = tiny_elastic(mirror_dir).table
+    config = RunConfig("t", "k_vrh", "tabular", seed=1, validation_fraction=0.2)
+    split = prepare_split(table, config)
+    seen = {}
+
+    def record(self, train_data, tuning_data=None, **kwargs):
+        seen["fit"], seen["val"] = train_data, tuning_data
+
+    monkeypatch.setattr(MultiModalPredictor, "fit", record)
+    fit_predictor(split, config, resolve_backbones(config, tmp_path), tmp_path / "model", verbosity=0)
+    key = split.train[config.target].round(6)
+    fit_rows = set(seen["fit"][config.target].round(6))
+    val_rows = set(seen["val"][config.target].round(6))
+    assert len(seen["fit"]) + len(seen["val"]) == len(split.train) and len(seen["val"]) == round(0.2 * len(split.train))
+    assert fit_rows | val_rows <= set(key) and "material_id" not in seen["fit"].columns
+    test_only = set(split.test[config.target].round(6)) - set(key)
+    assert test_only and not (test_only & (fit_rows | val_rows))
+
+
+@pytest.mark.slow
+def test_automm_learning_curve_is_read_from_its_log(mirror_dir, tmp_path):
+    from matmodal.models.automm import learning_curve, train_automm
+
+    table = tiny_elastic(mirror_dir).table
+    config = RunConfig("t", "k_vrh", "tabular", epochs=3, patience=3, attribution=False)
+    result = train_automm(table, config, tmp_path / "run", verbosity=0, keep_model=False)
+    curve = __import__("pandas").read_csv(tmp_path / "run" / result["learning_curve"])
+    assert set(curve["split"]) >= {"train", "val", "val_rmse"} and result["val_checks"] == 3
+    assert learning_curve(tmp_path / "nothing").empty

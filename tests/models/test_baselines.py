@@ -1,0 +1,109 @@
+"""Baselines, featuriser selection, log-target back-transform, validation-only tuning, study run list."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matmodal.metrics import regression_metrics
+from matmodal.models.baselines import gbm_predict, label, train_baseline
+from matmodal.models.recipe import recipe_for, study_configs
+from matmodal.models.run_spec import (
+    PREDICTIONS,
+    RunConfig,
+    SplitData,
+    TargetTransform,
+    prepare_split,
+    tabular_columns,
+)
+from matmodal.models.tuning import select, tuning_split, with_extra
+from tests.grid_fixtures import tiny_elastic
+
+
+def poisoned(split: SplitData) -> SplitData:
+    """``split`` whose test targets are NaN: anything that reads them during fitting breaks."""
+    test = split.test.copy()
+    test[[c for c in test.columns if c in ("k_vrh", "g_vrh", "vol_per_atom")]] = np.nan
+    return SplitData(split.train, test, split.columns, split.n_labelled, split.n_missing_modality)
+
+
+def test_featuriser_selection_names_what_is_missing(mirror_dir):
+    table = tiny_elastic(mirror_dir).table
+    chosen = tabular_columns(table, ("magpie",))
+    assert chosen == tabular_columns(table) and all(c.startswith("magpie_") for c in chosen)
+    with pytest.raises(ValueError, match=r"\['chgnet'\].*present: \['magpie'\]"):
+        tabular_columns(table, ("chgnet", "magpie"))
+    config = RunConfig("t", "k_vrh", "tabular", model="gbm", features=("magpie",))
+    assert config.run_id == "gbm-magpie__k_vrh__tabular__seed0"
+    assert label(config.as_dict()) == "Baseline: GBM (Magpie)"
+    assert label(RunConfig("t", "k_vrh", "tabular", model="gbm").as_dict()) == "Baseline: GBM (tabular)"
+
+
+def test_gbm_never_reads_the_test_targets(mirror_dir):
+    table = tiny_elastic(mirror_dir).table
+    config = RunConfig("t", "k_vrh", "tabular", model="gbm", seed=2)
+    split = prepare_split(table, config)
+    pred, curve, params = gbm_predict(split, config, split.columns["tabular"])
+    again, _, _ = gbm_predict(poisoned(split), config, split.columns["tabular"])
+    np.testing.assert_array_equal(pred, again)
+    assert set(curve["split"]) == {"train", "val"} and params["n_iter"] >= 1
+
+
+def test_tuning_selects_on_training_holdouts_only(mirror_dir):
+    table = tiny_elastic(mirror_dir).table
+    base = RunConfig("t", "k_vrh", "tabular", model="gbm", seed=0)
+    split = prepare_split(table, base)
+    view = tuning_split(split, 0.25, 7)
+    assert set(view.train["material_id"]) | set(view.test["material_id"]) == set(split.train["material_id"])
+    assert not set(view.test["material_id"]) & set(split.test["material_id"])
+    candidates = [with_extra(base, **{"gbm.learning_rate": lr}) for lr in (0.05, 0.3)]
+
+    def predict(v, c):
+        return gbm_predict(v, c, v.columns["tabular"])[0]
+
+    ranked = select(split, candidates, predict)
+    blind = select(poisoned(split), candidates, predict)
+    pd.testing.assert_frame_equal(ranked, blind)
+    assert list(ranked.columns) == ["candidate", "mean_mae", "sd_mae", "maes"] and len(ranked.maes[0]) == 2
+
+
+def test_log10_target_is_back_transformed_before_metrics(mirror_dir, tmp_path):
+    t = TargetTransform("log10")
+    y = np.array([1.5, 20.0, 310.0])
+    np.testing.assert_allclose(t.inverse(t.forward(y)), y, rtol=1e-12)
+    np.testing.assert_array_equal(TargetTransform().forward(y), y)
+    with pytest.raises(ValueError, match=r"1 value\(s\) <= 0 \(first at row 1: 0.0\)"):
+        t.forward(np.array([2.0, 0.0]))
+    table = tiny_elastic(mirror_dir).table
+    config = RunConfig("t", "k_vrh", "tabular", model="gbm", target_transform="log10")
+    result = train_baseline(table, config, tmp_path)
+    saved = pd.read_parquet(tmp_path / PREDICTIONS)
+    assert result["metrics"] == regression_metrics(saved["y_true"], saved["y_pred"])
+    assert saved["y_pred"].min() > 0 and abs(np.log10(saved["y_pred"].median() / saved["y_true"].median())) < 0.5
+    assert config.run_id == "gbm-log10__k_vrh__tabular__seed0"
+
+
+def test_study_runs_always_include_the_strong_and_the_control_gbm(caplog):
+    configs = study_configs("d", ["k_vrh"], [0, 1], base={"features": ("potnet",), "epochs": 5},
+                            combinations=["tabular", "tabular+text"],
+                            recipe={"tabular": {"epochs": 60, "tabular_width": 256}, "text": {"epochs": 15}},
+                            available_features=["potnet", "chgnet", "magpie"], fusion=["fusion_gbm"],
+                            fusion_combinations=["tabular+text"], log_targets=["k_vrh"])
+    seed0 = [c for c in configs if c.seed == 0]
+    assert [c.run_id for c in seed0] == [
+        "mean-log10__k_vrh__tabular__seed0", "gbm-potnet-log10__k_vrh__tabular__seed0",
+        "gbm-chgnet+magpie-log10__k_vrh__tabular__seed0", "gbm-magpie-log10__k_vrh__tabular__seed0",
+        "fusion_gbm-potnet-log10__k_vrh__tabular+text__seed0", "automm-potnet-log10__k_vrh__tabular__seed0",
+        "automm-potnet-log10__k_vrh__tabular+text__seed0"]
+    assert (seed0[-2].epochs, seed0[-1].epochs, seed0[-1].tabular_width) == (60, 15, 256)
+    with caplog.at_level(logging.WARNING):
+        few = study_configs("d", ["k_vrh"], [0], base={}, combinations=[], available_features=["magpie"])
+    assert [c.run_id for c in few] == ["mean__k_vrh__tabular__seed0", "gbm__k_vrh__tabular__seed0"]
+    assert "chgnet" in caplog.text
+    assert recipe_for("image+tabular", {"tabular": {"epochs": 60, "dropout": 0.2}, "image": {"epochs": 8}}) == {
+        "epochs": 8, "dropout": 0.2}
+    with pytest.raises(ValueError, match="lr"):
+        recipe_for("tabular", {"tabular": {"lr": 1}})
