@@ -154,3 +154,13 @@ def test_robocrys_levels_on_a_real_structure(mirror_dir, tmp_path):
     structure = materials_project.MaterialsProject(Settings(mirror_dir=mirror_dir)).structure("mp-864620")
     levels, failure = text_levels(structure, cache_dir=tmp_path)
     assert failure is None and levels[TextLevel.keywords].startswith("CaSmCd2. All Ca(1)-Cd(1) bond lengths")
+
+
+def test_unstable_tensor_gives_no_k_vrh_from_any_source(mirror_dir, tmp_path):
+    # mp-1029446 (CaGeN2): mp_elastic_1000's tensor is not positive definite; the MultiMat side
+    # column still lists a K_VRH for it, which must not enter the table either
+    dataset = build_massa(["mp-1029446"], options=_options(fcc_only=False), settings=settings_for(tmp_path, mirror_dir))
+    row = dataset.table.set_index("material_id").loc["mp-1029446"]
+    assert np.isnan(row["k_vrh"]) and row["k_vrh_release"] is None
+    quality = dataset.manifest[dataset.manifest.stage == "quality"]
+    assert quality.record_id.tolist() == ["mp-1029446"] and "not positive definite" in quality.reason.iloc[0]
