@@ -41,8 +41,13 @@ def test_known_warnings_are_filtered_and_new_ones_still_show(restored):
         warnings.warn('install "ipywidgets" for Jupyter support', UserWarning, stacklevel=1)
         warnings.warn("Only CPU is detected in the instance. This may result in slow speed", UserWarning,
                       stacklevel=1)
+        rounding = ("Issues encountered while parsing CIF: 8 fractional coordinates rounded to ideal values "
+                    "to avoid issues with finite precision.")
+        warnings.warn(rounding, UserWarning, stacklevel=1)
+        warnings.warn(rounding + "\nNo structure parsed for section 1", UserWarning, stacklevel=1)  # more than that
         warnings.warn("a warning nobody has seen before", UserWarning, stacklevel=1)
-    assert [str(w.message) for w in caught] == ["a warning nobody has seen before"]
+    assert [str(w.message) for w in caught] == [rounding + "\nNo structure parsed for section 1",
+                                                "a warning nobody has seen before"]
 
 
 def test_lightning_info_stays_off_even_after_lightning_resets_its_package_logger(restored):

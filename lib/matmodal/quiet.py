@@ -52,6 +52,9 @@ NOISE: tuple[tuple[str, str], ...] = (
     ("UserWarning", r"pkg_resources is deprecated as an API"),  # autogluon.multimodal's import
     ("UserWarning", r"Only CPU is detected in the instance"),  # AutoMM on a CPU machine (by design here)
     ("UserWarning", r"provided max length: \d+ is smaller than .* default"),  # RunConfig.max_text_len, chosen
+    # pymatgen's CIF reader snapping coordinates within its tolerance (benign; nothing else in the note)
+    ("UserWarning", r"Issues encountered while parsing CIF: \d+ fractional coordinates rounded to ideal values "
+                    r"to avoid issues with finite precision\.?\s*$"),
 )
 
 #: logger -> message regexes dropped from it (one library line each, kept precise on purpose).
