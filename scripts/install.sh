@@ -7,8 +7,20 @@
 # ("operator torchvision::nms does not exist"). We therefore install the registry's matched
 # official pair first (torch 2.13.0 + torchvision 0.28.0, CUDA 13 builds that also run on CPU),
 # excluding the +cpu local build explicitly, then the package with every extra.
+#
+# --dft: additionally the optional first-principles density extra (GPAW + its PAW setups from the
+# gpaw-data wheel): Debian libxc-dev + libopenblas-dev (apt-get, root or sudo), then
+# `CC=g++ pip install -e ".[dft]"` (gpaw builds from source; with gcc it fails on <algorithm>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+DFT=0
+for arg in "$@"; do
+    case "$arg" in
+        --dft) DFT=1 ;;
+        -h|--help) echo "usage: scripts/install.sh [--dft]"; exit 0 ;;
+        *) echo "unknown option $arg (usage: scripts/install.sh [--dft])" >&2; exit 2 ;;
+    esac
+done
 VENV="${MATMODAL_VENV:-.venv}"
 PY="${PYTHON:-python3}"
 start=$(date +%s)
@@ -37,4 +49,10 @@ if [ "${MATMODAL_KERNEL_USER:-1}" != 0 ]; then kernel --user && where="$where an
 # ignored .ipynb is configured in jupytext.toml.
 "$VENV/bin/jupytext-config" --settings-file "$VENV/share/jupyter/lab/settings/overrides.json" \
     set-default-viewer python >/dev/null
+if [ "$DFT" = 1 ]; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libxc-dev libopenblas-dev >/dev/null
+    CC=g++ pip install -e ".[all,dft]"
+    "$VENV/bin/python" -c "from matmodal.modalities.ecd.dft import load_gpaw; g = load_gpaw(); print(f'gpaw {g.__version__}, PAW setups in {g.setup_paths[0]}')"
+fi
 echo "installed in $(( $(date +%s) - start )) s; Jupyter kernel 'matmodal' registered ($where)"

@@ -1,0 +1,369 @@
+"""First-principles charge densities (GPAW, PBE) for structures that have no Materials Project density.
+
+:func:`compute_density` runs one self-consistent PBE calculation with GPAW (plane waves by
+default) and returns the density as a pymatgen :class:`~pymatgen.io.vasp.outputs.Chgcar` in the
+CHGCAR convention the ECD pipeline takes (``data["total"]`` = rho * V_cell in e, grid mean =
+electrons in the cell; axes along the structure's lattice vectors a, b, c, point (0, 0, 0) at the
+origin), so regrid, differential density, (111) slice and images run unchanged:
+
+* ``all_electron=False``: the pseudo valence density plus valence compensation charges on GPAW's
+  coarse grid (:func:`valence_pseudo_density`) — the analogue of a VASP CHGCAR (pseudo density +
+  augmentation charges, no core); grid mean = GPAW's valence electrons, which differ from VASP's
+  PAW valences for some elements, e.g. semicore states (:func:`valence_electrons`).
+* ``all_electron=True``: the all-electron density (core + valence, PAW-reconstructed on a grid
+  ``ae_refinement`` times finer; grid mean = sum of Z) — the convention of the pyrho Si test file.
+* :func:`compute_aeccars`: ``(core, all-electron valence)``, the AECCAR0/AECCAR2 pair the
+  pipeline's all-electron differential path takes.
+
+One calculation gives all three; it is cached on disk under ``<cache_dir>/dft/<key>/`` keyed by
+the structure (:func:`matmodal.hashing.structure_digest`) and every field of :class:`DftSettings`,
+with its provenance (GPAW/ASE versions, PAW setups, settings, k-points, wall time) in ``info.json``.
+
+GPAW is an optional extra (``pip install -e ".[dft]"`` or ``scripts/install.sh --dft``) and is
+imported lazily; the PAW setups come from the ``gpaw-data`` wheel (no download).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymatgen.core import Element, Structure
+from pymatgen.io.vasp import Chgcar, Poscar
+
+from matmodal.hashing import payload_digest, structure_digest
+
+INSTALL_HINT = 'pip install -e ".[dft]" (or scripts/install.sh --dft, which also installs libxc-dev and libopenblas-dev)'
+MODES = ("pw", "lcao")
+SPIN = ("auto", "on", "off")
+CACHE_SECTION = "dft"
+FIELDS = ("pseudo", "ae_valence", "ae_total")  # cached grids (rho * V_cell)
+# initial moments (mu_B) for spin-polarised runs: the Materials Project's MAGMOM defaults
+# (pymatgen MPRelaxSet), by element; other elements start at DEFAULT_MAGMOM, as in MP
+DEFAULT_MAGMOM = 0.6
+
+
+class DftUnavailableError(ImportError):
+    """GPAW (the ``dft`` extra) is not installed."""
+
+
+class DftError(RuntimeError):
+    """A density calculation that failed (the structure and the reason are named)."""
+
+
+@dataclass(frozen=True)
+class DftSettings:
+    """Every setting of the PBE density calculation (defaults: Materials Project-like).
+
+    Units: ``cutoff`` eV (plane-wave kinetic-energy cutoff; MP uses 520 eV, ENCUT), ``kpoint_density``
+    k-points per Å⁻¹ along each reciprocal vector (ASE convention, 2π included: n_i =
+    ceil(2π |b_i| density)), ``smearing`` eV (Fermi-Dirac width), ``grid_spacing`` Å (None: GPAW's
+    choice from the cutoff), ``density_convergence`` electrons per valence electron.
+    Cost grows as ~cutoff^1.5 · k-points · electrons² (see :func:`estimate_seconds`)."""
+
+    mode: str = "pw"  # "pw" (plane waves) | "lcao" (atomic orbitals, ``basis``; cheaper, coarser)
+    cutoff: float = 520.0
+    kpoint_density: float = 3.5
+    spin: str = "auto"  # "auto": spin-polarised when a magnetic element is present | "on" | "off"
+    smearing: float = 0.05
+    xc: str = "PBE"
+    grid_spacing: float | None = None
+    basis: str = "dzp"  # LCAO basis (ignored in pw mode)
+    density_convergence: float = 1e-4
+    maxiter: int = 333
+    ae_refinement: int = 2  # all-electron grid = this x the coarse grid per axis
+    symmetry_tolerance: float = 1e-4  # fractional coordinates; MP cells carry ~1e-6 noise (GPAW default 1e-7)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.mode in MODES, f"mode {self.mode!r} not in {MODES}"),
+            (self.spin in SPIN, f"spin {self.spin!r} not in {SPIN}"),
+            (self.cutoff > 0, f"cutoff must be > 0 eV, got {self.cutoff}"),
+            (self.kpoint_density > 0, f"kpoint_density must be > 0 per Å⁻¹, got {self.kpoint_density}"),
+            (self.smearing >= 0, f"smearing must be >= 0 eV, got {self.smearing}"),
+            (self.grid_spacing is None or self.grid_spacing > 0, f"grid_spacing must be > 0 Å, got {self.grid_spacing}"),
+            (self.density_convergence > 0, "density_convergence must be > 0"),
+            (self.maxiter >= 1, "maxiter must be >= 1"),
+            (self.ae_refinement in (1, 2, 4), f"ae_refinement must be 1, 2 or 4, got {self.ae_refinement}"),
+            (self.symmetry_tolerance > 0, f"symmetry_tolerance must be > 0, got {self.symmetry_tolerance}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"DftSettings: {message}")
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def key(self) -> str:
+        """Digest of every field (a changed setting never reuses a cached density)."""
+        return payload_digest(self.describe(), 16)
+
+
+# -- what the calculation will be ---------------------------------------------------------------
+def magmom_table() -> dict[str, float]:
+    """Element -> initial moment (mu_B): the largest MP MAGMOM default over the element's entries."""
+    from pymatgen.io.vasp.sets import MPRelaxSet
+
+    table: dict[str, float] = {}
+    for name, value in MPRelaxSet.CONFIG["INCAR"]["MAGMOM"].items():
+        symbol = name.rstrip("+-0123456789")
+        table[symbol] = max(table.get(symbol, 0.0), float(value))
+    return table
+
+
+def is_magnetic(element: str) -> bool:
+    """3d metals V-Ni, lanthanides and actinides, or an MP MAGMOM default >= 1 mu_B."""
+    el = Element(element)
+    return (23 <= el.Z <= 28) or el.is_lanthanoid or el.is_actinoid or magmom_table().get(element, 0.0) >= 1.0
+
+
+def spin_polarised(structure: Structure, settings: DftSettings) -> bool:
+    """Whether the calculation is spin-polarised (``spin="auto"``: any magnetic element)."""
+    if settings.spin != "auto":
+        return settings.spin == "on"
+    return any(is_magnetic(el.symbol) for el in structure.composition.elements)
+
+
+def initial_magmoms(structure: Structure) -> list[float]:
+    """Per-site initial moments (mu_B), MP defaults."""
+    table = magmom_table()
+    return [table.get(site.specie.symbol, DEFAULT_MAGMOM) for site in structure]
+
+
+def kpoint_grid(structure: Structure, density: float) -> tuple[int, int, int]:
+    """Monkhorst-Pack sizes for ``density`` k-points per Å⁻¹ (n_i = ceil(2π |b_i| density), >= 1)."""
+    recip = structure.lattice.reciprocal_lattice.abc  # includes 2π (1/Å)
+    return tuple(max(1, math.ceil(b * density)) for b in recip)  # type: ignore[return-value]
+
+
+def irreducible_kpoints(structure: Structure, mesh: tuple[int, int, int], symprec: float = 1e-4) -> int:
+    """Irreducible k-points of a Γ-centred ``mesh`` under the structure's symmetry (spglib,
+    ``symprec`` Å; time reversal included, as in GPAW)."""
+    import spglib
+
+    cell = (structure.lattice.matrix, structure.frac_coords, [site.specie.Z for site in structure])
+    mapping, _ = spglib.get_ir_reciprocal_mesh(mesh, cell, is_shift=[0, 0, 0], symprec=symprec)
+    return len(np.unique(mapping))
+
+
+# seconds per (irreducible k-point x valence electron^2 x (cutoff / 520 eV)^1.5 x spin channel) plus
+# a fixed start-up, fitted to the runs in docs/dft.md (this 2-core machine under load ~9)
+COST_PER_UNIT = 0.010
+COST_STARTUP = 3.0
+
+
+def estimate_seconds(structure: Structure, settings: DftSettings | None = None) -> float:
+    """A rough wall-time estimate (s, one core) of :func:`compute_density` for ``structure``;
+    calibrated on this project's measurements (docs/dft.md), good to a factor of ~3."""
+    settings = settings or DftSettings()
+    nk = irreducible_kpoints(structure, kpoint_grid(structure, settings.kpoint_density))
+    from matmodal.sources.materials_project import mp_zval
+
+    table = mp_zval()
+    electrons = float(sum(table.get(s.specie.symbol, s.specie.Z) for s in structure))
+    cutoff = (settings.cutoff / 520.0) ** 1.5 if settings.mode == "pw" else 0.3
+    spins = 2 if spin_polarised(structure, settings) else 1
+    return COST_STARTUP + COST_PER_UNIT * nk * electrons**2 * cutoff * spins
+
+
+# -- GPAW ---------------------------------------------------------------------------------------
+def load_gpaw() -> Any:
+    """The gpaw module with the ``gpaw-data`` PAW setups on its search path (no download)."""
+    try:
+        import gpaw
+    except ImportError as error:
+        raise DftUnavailableError(f"computing a charge density needs GPAW: {INSTALL_HINT} ({error})") from error
+    try:
+        import gpaw_data
+    except ImportError:
+        gpaw_data = None
+    if gpaw_data is not None and not os.environ.get("GPAW_SETUP_PATH"):
+        path = gpaw_data.datapath()
+        if all(Path(p) != path for p in gpaw.setup_paths):
+            gpaw.setup_paths.insert(0, path)
+    if not gpaw.setup_paths:
+        raise DftUnavailableError(f"no GPAW PAW setups found (install gpaw-data: {INSTALL_HINT})")
+    return gpaw
+
+
+def available() -> bool:
+    """Whether GPAW can be imported."""
+    try:
+        load_gpaw()
+    except DftUnavailableError:
+        return False
+    return True
+
+
+def _calculator(structure: Structure, settings: DftSettings, mesh: tuple[int, int, int], spin: bool, log: Path) -> Any:
+    gpaw = load_gpaw()
+    from gpaw import PW, FermiDirac
+
+    kwargs: dict[str, Any] = {
+        "xc": settings.xc, "kpts": {"size": mesh, "gamma": True}, "occupations": FermiDirac(settings.smearing),
+        "spinpol": spin, "convergence": {"density": settings.density_convergence}, "maxiter": settings.maxiter,
+        "txt": str(log), "symmetry": {"tolerance": settings.symmetry_tolerance},
+    }
+    if settings.mode == "pw":
+        kwargs["mode"] = PW(settings.cutoff)
+    else:
+        kwargs.update(mode="lcao", basis=settings.basis)
+    if settings.grid_spacing is not None:
+        kwargs["h"] = settings.grid_spacing
+    return gpaw.GPAW(**kwargs)
+
+
+def valence_pseudo_density(calc: Any) -> np.ndarray:
+    """The CHGCAR analogue of a finished GPAW (new-API) calculation, per spin (e/Å^3, shape
+    (spins, n1, n2, n3)): smooth valence density (the pseudo core removed) plus the valence
+    compensation charges ``sum_ij D_ij Delta_ijL ghat_L`` of each atom, so the multipoles inside
+    the augmentation spheres are the all-electron ones and the integral is the valence count.
+    (GPAW's ``get_pseudo_density`` keeps the pseudo core and adds ``-N_core~`` Gaussians at the
+    nuclei: same integral, deep negative peaks at the atoms.)"""
+    from ase.units import Bohr
+    from gpaw.core.atom_arrays import AtomArraysLayout
+
+    dft, density = calc.dft, calc.dft.density
+    nt = density.nt_sR.to_pbc_grid().copy()
+    nt.data[:density.ndensities] -= density.nct_R.to_pbc_grid().data
+    matrices = density.D_asii
+    charges = AtomArraysLayout([(density.ncomponents, setup.Delta_iiL.shape[2]) for setup in dft.setups],
+                               atomdist=matrices.layout.atomdist).empty()
+    for a, d_sii in matrices.items():
+        charges[a] = np.einsum("sij,ijL->sL", d_sii.real, dft.setups[a].Delta_iiL)
+    ghat = dft.setups.create_compensation_charges(nt.desc, dft.relpos_ac, matrices.layout.atomdist)
+    ghat.add_to(nt, charges)
+    return np.asarray(nt.scaled(Bohr, Bohr**-3).gather(broadcast=True).data[:density.ndensities], float)
+
+
+def _run(structure: Structure, settings: DftSettings, log: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """One SCF calculation: the grids (rho * V_cell) and what the calculation was."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    gpaw = load_gpaw()
+    import ase
+
+    spin = spin_polarised(structure, settings)
+    mesh = kpoint_grid(structure, settings.kpoint_density)
+    atoms = AseAtomsAdaptor.get_atoms(structure)
+    if spin:
+        atoms.set_initial_magnetic_moments(initial_magmoms(structure))
+    atoms.calc = _calculator(structure, settings, mesh, spin, log)
+    start = time.perf_counter()
+    try:
+        energy = float(atoms.get_potential_energy())
+    except Exception as error:
+        raise DftError(f"GPAW failed on {structure.composition.reduced_formula} ({len(structure)} sites): "
+                       f"{type(error).__name__}: {error} (log: {log})") from error
+    calc = atoms.calc
+    volume = float(structure.volume)
+    spins = valence_pseudo_density(calc) * volume
+    grids = {"pseudo": spins.sum(axis=0)}
+    if spin:
+        grids["pseudo_diff"] = spins[0] - spins[1]
+    for name, skip_core in (("ae_valence", True), ("ae_total", False)):
+        grids[name] = np.asarray(calc.get_all_electron_density(
+            gridrefinement=settings.ae_refinement, skip_core=skip_core), float) * volume
+    wall = time.perf_counter() - start
+    valence = {s.symbol: float(s.Nv) for s in calc.setups}
+    info = {
+        "gpaw": gpaw.__version__, "ase": ase.__version__, "setup_paths": [str(p) for p in gpaw.setup_paths],
+        "settings": settings.describe(), "kpoint_mesh": list(mesh), "kpoints_irreducible": len(calc.get_ibz_k_points()),
+        "spin_polarised": spin, "wall_s": round(wall, 2), "energy_ev": energy,
+        "fermi_level_ev": float(calc.get_fermi_level()), "magnetic_moment_mub": float(calc.get_magnetic_moment()) if spin else 0.0,
+        "valence_electrons": valence, "valence_electrons_cell": float(sum(valence[s.specie.symbol] for s in structure)),
+        "grid_shape": {k: list(v.shape) for k, v in grids.items()},
+        "grid_electrons": {k: float(v.mean()) for k, v in grids.items() if not k.endswith("_diff")},
+        "formula": structure.composition.reduced_formula, "n_sites": len(structure),
+    }
+    return grids, info
+
+
+# -- cache --------------------------------------------------------------------------------------
+def cache_folder(structure: Structure, settings: DftSettings, cache_dir: Path | None = None) -> Path:
+    """``<cache_dir>/dft/<structure digest>-<settings key>/`` (cache_dir: Settings.cache_dir)."""
+    if cache_dir is None:
+        from matmodal.config import get_settings
+
+        cache_dir = get_settings().cache_dir
+    return Path(cache_dir) / CACHE_SECTION / f"{structure_digest(structure)[:20]}-{settings.key()}"
+
+
+def _load(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+    info_path, grid_path = folder / "info.json", folder / "density.npz"
+    if not (info_path.exists() and grid_path.exists()):
+        return None
+    with np.load(grid_path, allow_pickle=False) as z:
+        grids = {k: z[k] for k in z.files}
+    return grids, json.loads(info_path.read_text())
+
+
+def _store(folder: Path, grids: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+    """Atomic: the grids, then info.json (its presence marks a complete entry)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz", delete=False) as handle:
+        np.savez_compressed(handle, **grids)
+    Path(handle.name).replace(folder / "density.npz")
+    (folder / "info.json").write_text(json.dumps(info, indent=1))
+
+
+def density_grids(structure: Structure, settings: DftSettings | None = None, *, cache_dir: Path | None = None,
+                  threads: int = 1) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Every grid of the calculation (``pseudo``, ``ae_valence``, ``ae_total``, + ``pseudo_diff``
+    when spin-polarised; rho * V_cell, e) and its provenance, from the cache when present.
+    ``threads``: BLAS threads of the calculation (not part of the cache key)."""
+    settings = settings or DftSettings()
+    folder = cache_folder(structure, settings, cache_dir)
+    cached = _load(folder)
+    if cached is not None:
+        grids, info = cached
+        return grids, {**info, "cache": "hit", "cache_dir": str(folder)}
+    from threadpoolctl import threadpool_limits
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with threadpool_limits(threads):
+        grids, info = _run(structure, settings, folder / "gpaw.txt")
+    info.update(structure_digest=structure_digest(structure), settings_key=settings.key(), threads=threads)
+    _store(folder, grids, info)
+    return grids, {**info, "cache": "miss", "cache_dir": str(folder)}
+
+
+def _chgcar(structure: Structure, data: dict[str, np.ndarray]) -> Chgcar:
+    return Chgcar(Poscar(structure), {k: np.asarray(v, float) for k, v in data.items()})
+
+
+def compute_density(structure: Structure, settings: DftSettings | None = None, all_electron: bool = False, *,
+                    cache_dir: Path | None = None, threads: int = 1) -> tuple[Chgcar, dict[str, Any]]:
+    """The PBE density of ``structure`` (CHGCAR convention, rho * V_cell) and its provenance.
+
+    ``all_electron=False``: pseudo valence density (``total``; ``diff`` = up - down when
+    spin-polarised); ``True``: all-electron density, core included (grid mean = sum of Z)."""
+    grids, info = density_grids(structure, settings, cache_dir=cache_dir, threads=threads)
+    if all_electron:
+        return _chgcar(structure, {"total": grids["ae_total"]}), {**info, "density": "all-electron (core + valence)"}
+    data = {"total": grids["pseudo"], **({"diff": grids["pseudo_diff"]} if "pseudo_diff" in grids else {})}
+    return _chgcar(structure, data), {**info, "density": "pseudo valence"}
+
+
+def compute_aeccars(structure: Structure, settings: DftSettings | None = None, *, cache_dir: Path | None = None,
+                    threads: int = 1) -> tuple[tuple[Chgcar, Chgcar], dict[str, Any]]:
+    """``(core, all-electron valence)`` — the AECCAR0/AECCAR2 analogue (rho * V_cell, fine grid)."""
+    grids, info = density_grids(structure, settings, cache_dir=cache_dir, threads=threads)
+    core = grids["ae_total"] - grids["ae_valence"]
+    return ((_chgcar(structure, {"total": core}), _chgcar(structure, {"total": grids["ae_valence"]})),
+            {**info, "density": "all-electron core / valence (AECCAR0 / AECCAR2 analogue)"})
+
+
+def valence_electrons(structure: Structure) -> dict[str, float]:
+    """Element -> valence electrons of GPAW's PBE PAW setup (from the setup files; needs gpaw)."""
+    load_gpaw()
+    from gpaw.setup import create_setup
+
+    return {el.symbol: float(create_setup(el.symbol, "PBE").Nv) for el in structure.composition.elements}
