@@ -164,7 +164,8 @@ def parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build", help="build an aligned dataset (table + manifest)")
     build.add_argument("dataset", choices=[d.value for d in DatasetName], help="which dataset to build")
     build.add_argument("--files", nargs="*", help="Alexandria file names (default: all listed)")
-    build.add_argument("--sample", type=int, help="seeded reservoir sample of N Alexandria entries")
+    build.add_argument("--sample", type=int, help="seeded reservoir sample of N entries (alexandria; mp_summary: "
+                       "default 1000, 0 = all)")
     build.add_argument("--no-robocrys", action="store_true", help="skip robocrys descriptions")
     build.add_argument("--robocrys-limit", type=int, help="describe only the first N records (by id)")
     build.add_argument("--image-size", type=int, help="render structure images at this size (px)")
