@@ -155,6 +155,35 @@ def run_isolated(
             slot.stop()
 
 
+class Isolated:
+    """``func`` as a callable that runs each call in one persistent isolated worker.
+
+    For a stage called record by record from ordinary code (spglib during parsing): the
+    worker starts on the first call and is replaced after a crash; a call returns
+    ``(result, None)`` or ``(None, reason)`` like :func:`run_isolated`.
+    """
+
+    def __init__(self, func: str, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.slot = _Slot(func, self.limits)
+
+    def __call__(self, item: Any) -> tuple[Any, str | None]:
+        slot = self.slot
+        slot.submit(0, item)
+        if not slot.conn.poll(self.limits.seconds):
+            slot.stop()
+            return None, f"took longer than the {self.limits.seconds:g} s limit; stopped"
+        try:
+            ok, value = slot.conn.recv()
+        except (EOFError, OSError):
+            return None, f"worker process died ({slot.stop()}) on this record"
+        slot.task = None
+        return (value, None) if ok else (None, value)
+
+    def close(self) -> None:
+        self.slot.stop()
+
+
 def _feed(slot: _Slot, queue: Iterator[tuple[int, Any]]) -> None:
     for index, item in queue:
         slot.submit(index, item)

@@ -16,9 +16,10 @@ import numpy as np
 from pymatgen.analysis.elasticity import ElasticTensor
 from pymatgen.core import Composition, Structure
 
+from matmodal.isolation import GIB, Isolated, Limits
 from matmodal.manifest import Issue, RecordError, Severity, printable
 from matmodal.paths import safe_name
-from matmodal.symmetry import SYMPREC, spacegroup_number  # one spglib tolerance for the project
+from matmodal.symmetry import SYMPREC  # one spglib tolerance for the project
 from matmodal.targets import TARGETS, TargetName
 
 MAX_SITES = 1000  # sites per cell; bounds the O(n²) distance check, spglib, robocrys and the renderer
@@ -195,8 +196,14 @@ def _derive(record: MaterialRecord) -> None:
         record.data["formula"] = record.composition.reduced_formula
         record.derived.append("formula")
     if record.data.get("spg") is None:
-        record.data["spg"] = spacegroup_number(record.structure)  # None when spglib fails: unknown, said so
-        record.derived.append(f"spg (spglib, symprec={SYMPREC} Å)")
+        spg, failure = _SPACE_GROUP(record.structure)  # spglib in a worker: a crash costs only this field
+        record.data["spg"] = spg  # None when spglib fails or crashes: unknown, said so
+        record.derived.append(f"spg (spglib, symprec={SYMPREC} Å)" if failure is None
+                              else f"spg: unknown (spglib failed: {failure})")
+
+
+# spglib runs in one persistent worker process (validation first, this as the backstop)
+_SPACE_GROUP = Isolated("matmodal.symmetry:spacegroup_number", Limits(memory_bytes=2 * GIB, seconds=60.0))
 
 
 def _derived_issues(record: MaterialRecord, stage: str) -> list[Issue]:

@@ -63,3 +63,20 @@ def test_huge_lattice_robocrys_stops_at_the_memory_limit(mirror_dir, tmp_path):
     assert (text_huge, failure_huge) == (
         "Ac 2", "robocrys failed (ran out of memory (worker limit 1.5 GiB)); composition string used")
     assert failure_good is None and text_good.startswith("Ac is Magnesium structured")
+
+
+def test_spglib_during_parsing_runs_behind_the_worker_boundary(mirror_dir):
+    """Even a cell that slipped past validation costs only its space group, not the process."""
+    from matmodal.records import MaterialRecord, _derive
+
+    good = real_structure(mirror_dir)
+    coords = good.frac_coords.copy()
+    coords[1] = np.nan
+    bad = Structure(good.lattice, good.species, coords)
+    record = MaterialRecord("slipped", "test", bad, {"formula": "Ac"}, good.composition)
+    _derive(record)
+    assert record.data["spg"] is None
+    assert record.derived == ["spg: unknown (spglib failed: worker process died (signal SIGSEGV) on this record)"]
+    fine = MaterialRecord("fine", "test", good, {"formula": "Ac"}, good.composition)
+    _derive(fine)  # the worker was replaced
+    assert fine.data["spg"] == 194 and fine.derived == ["spg (spglib, symprec=0.1 Å)"]
