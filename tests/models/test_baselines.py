@@ -96,8 +96,8 @@ def test_study_runs_always_include_the_strong_and_the_control_gbm(caplog):
     assert [c.run_id for c in seed0] == [
         "mean-log10__k_vrh__tabular__seed0", "gbm-potnet-log10__k_vrh__tabular__seed0",
         "gbm-chgnet+magpie-log10__k_vrh__tabular__seed0", "gbm-magpie-log10__k_vrh__tabular__seed0",
-        "fusion_gbm-potnet-log10__k_vrh__tabular+text__seed0", "automm-potnet-log10__k_vrh__tabular__seed0",
-        "automm-potnet-log10__k_vrh__tabular+text__seed0"]
+        "fusion_gbm-potnet-log10__k_vrh__tabular+text__seed0", "automm-potnet__k_vrh__tabular__seed0",
+        "automm-potnet__k_vrh__tabular+text__seed0"]
     assert (seed0[-2].epochs, seed0[-1].epochs, seed0[-1].tabular_width) == (60, 15, 256)
     with caplog.at_level(logging.WARNING):
         few = study_configs("d", ["k_vrh"], [0], base={}, combinations=[], available_features=["magpie"])
