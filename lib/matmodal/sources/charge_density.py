@@ -194,7 +194,7 @@ def pair(material_id: str, grid: np.ndarray, candidates: list[tuple[str, Structu
             continue
         mismatch = abs(grid_electrons - electrons) / max(electrons, 1e-12)
         if mismatch > tolerance:
-            reasons.append(f"{cell} has {electrons:g} e, off by {mismatch:.0%} (> {tolerance:.0%})")
+            reasons.append(f"{cell} has {electrons:g} e, off by {mismatch:.1%} (> {tolerance:.0%})")
             continue
         symmetry = grid_symmetry(grid, structure)
         if min_symmetry is not None and symmetry is not None and symmetry < min_symmetry:
