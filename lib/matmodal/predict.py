@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from pymatgen.core import Structure
 
+from matmodal.datasets.build import PROVENANCE
 from matmodal.models.automm import (
     FALLBACK_TABULAR,
     ID,
@@ -56,8 +57,6 @@ from matmodal.targets import UNITS
 if TYPE_CHECKING:
     from matmodal.config import Settings
     from matmodal.modalities.image import RenderSettings
-
-PROVENANCE = "provenance.json"  # a dataset folder's provenance (matmodal.datasets.build)
 
 
 class ModelTrustError(ValueError):
