@@ -37,6 +37,7 @@ class DataUnderstanding(_Section):
 class DatasetConstruction(_Section):
     datasets: list[DatasetName] | None = None
     alexandria_sample: int | None = None  # 0: every entry
+    mp_summary_sample: int | None = None  # 0: every row (34,738 on the mirror)
     robocrys_limit: int | None = None  # 0: every structure
     image_size: int | None = None  # px; 0: no images
     featurisers: list[Literal["potnet", "chgnet", "magpie"]] | None = None
@@ -55,6 +56,9 @@ class EcdSlicing(_Section):
     build_dataset: bool | None = None
     any_lattice: bool | None = None
     robocrys: bool | None = None
+    density_datasets: list[DatasetName] | None = None  # real-density massa datasets
+    density_limit: int | None = None  # 0: every density
+    density_robocrys: bool | None = None
     cache_dir: str | None = None
 
 
