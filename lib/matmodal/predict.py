@@ -50,6 +50,7 @@ from matmodal.models.automm import (
     TargetTransform,
     predict_frame,
 )
+from matmodal.schema import ECD_IMAGE
 from matmodal.sources import structure_files
 from matmodal.sources.download import tree_sha256
 from matmodal.targets import UNITS
@@ -190,6 +191,7 @@ class ModalityRecipe:
     render: RenderSettings | None
     featurisers: dict[str, dict[str, Any]]  # name -> the featuriser's recorded provenance
     units: dict[str, str] = field(default_factory=dict)  # a custom dataset's target units
+    ecd: dict[str, Any] | None = None  # the ECD image settings (massa datasets)
 
     @classmethod
     def from_provenance(cls, info: dict[str, Any], source: str) -> ModalityRecipe:
@@ -197,7 +199,7 @@ class ModalityRecipe:
         image = modalities.get("image")
         featurisers = {k.split(":", 1)[1]: v for k, v in modalities.items() if k.startswith("featuriser:")}
         return cls(source, int(info.get("seed") or 0), render_settings(image, source) if image else None,
-                   featurisers, dict(info.get("custom_targets") or {}))
+                   featurisers, dict(info.get("custom_targets") or {}), info.get("ecd"))
 
     def featuriser_seed(self, name: str) -> int:
         return int(self.featurisers.get(name, {}).get("seed", self.seed))
@@ -325,7 +327,12 @@ def modality_frame(items: list[tuple[str, Structure]], columns: dict[str, list[s
             frame[config.text_column] = [text for text, _ in texts]
         else:
             frame[config.text_column] = [composition_text(s.composition) for _, s in items]
-    if "image" in columns:
+    if columns.get("image") == [ECD_IMAGE]:  # no density for a new structure: computed with GPAW (dft extra)
+        from matmodal.modalities.ecd.dft import ecd_column
+
+        frame[ECD_IMAGE] = frame[ID].map(ecd_column(items, recipe.ecd, work_dir / "ecd", cache_dir, skipped,
+                                                     recipe.source))
+    elif "image" in columns:
         frame[IMAGE_COLUMN] = frame[ID].map(_image_column(items, recipe, work_dir / "images", skipped))
     if "tabular" in columns:
         frame = frame.join(_tabular(columns["tabular"], items, recipe, cache_dir, skipped), on=ID)

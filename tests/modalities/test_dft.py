@@ -104,3 +104,27 @@ def test_settings_change_is_a_cache_miss(si_structure, tmp_path):
     other = dft.compute_density(si_structure, replace(coarse, smearing=0.2), cache_dir=tmp_path)[1]
     assert first["cache"] == other["cache"] == "miss" and first["cache_dir"] != other["cache_dir"]
     assert dft.compute_density(si_structure, coarse, cache_dir=tmp_path)[1]["cache"] == "hit"
+
+
+def test_predict_builds_ecd_images_from_computed_densities(si_structure, tmp_path, monkeypatch, capsys):
+    """``matmodal predict`` with a run on ECD images: the density is computed (estimate on stderr),
+    then cut as the dataset's recorded ECD settings say."""
+    pytest.importorskip("gpaw")
+    from PIL import Image
+
+    from matmodal.modalities.ecd import EcdSettings
+    from matmodal.predict import ID, ModalityRecipe, modality_frame
+    from matmodal.schema import ECD_IMAGE
+
+    monkeypatch.setattr(dft, "DftSettings", lambda: CHEAP)  # predict uses the defaults: keep CI cheap
+    recorded = {**EcdSettings(pixels=24).describe(), "units": "e/Å^3"}
+    recipe = ModalityRecipe.from_provenance({"seed": 0, "ecd": recorded}, "provenance.json")
+    assert recipe.ecd == recorded
+    tc = Structure(Lattice.cubic(3.9), ["Tc"], [[0, 0, 0]])  # gpaw-data 1.2.1 has no Tc setup
+    items = [("si", si_structure), ("tc", tc)]
+    frame, skipped = modality_frame(items, {"image": [ECD_IMAGE]}, None, recipe, tmp_path, tmp_path / "cache")
+    err = capsys.readouterr().err
+    assert "computing 2 charge densities with GPAW" in err and "si: Si, 2 sites, ~" in err
+    assert list(frame[ID]) == ["si"]
+    assert Image.open(frame.loc[0, ECD_IMAGE]).size == (24, 24)
+    assert skipped == {"tc": "density: no GPAW PBE PAW setup for Tc (gpaw-data)"}

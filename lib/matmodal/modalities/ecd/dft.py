@@ -28,11 +28,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from pymatgen.core import Element, Structure
@@ -48,6 +51,9 @@ FIELDS = ("pseudo", "ae_valence", "ae_total")  # cached grids (rho * V_cell)
 # initial moments (mu_B) for spin-polarised runs: the Materials Project's MAGMOM defaults
 # (pymatgen MPRelaxSet), by element; other elements start at DEFAULT_MAGMOM, as in MP
 DEFAULT_MAGMOM = 0.6
+# PAW setup per element: of the installed gpaw-data setups, the one whose valence count is closest to
+# the Materials Project POTCAR's ZVAL (e.g. Ag.11, Ir.9, Pd.10, Pt.10), else GPAW's default
+SETUP_RULE = "closest-mp-zval"
 
 
 class DftUnavailableError(ImportError):
@@ -102,8 +108,8 @@ class DftSettings:
         return asdict(self)
 
     def key(self) -> str:
-        """Digest of every field (a changed setting never reuses a cached density)."""
-        return payload_digest(self.describe(), 16)
+        """Digest of every field and the setup rule (a changed setting never reuses a cached density)."""
+        return payload_digest({**self.describe(), "setup_rule": SETUP_RULE}, 16)
 
 
 # -- what the calculation will be ---------------------------------------------------------------
@@ -202,6 +208,15 @@ def available() -> bool:
     return True
 
 
+def setups_for(structure: Structure, xc: str = "PBE") -> dict[str, str]:
+    """GPAW ``setups=`` for the structure's elements (:func:`setup_choice`); :class:`DftError` naming
+    an element without a setup."""
+    try:
+        return {el.symbol: setup_choice(el.symbol, xc)[0] for el in structure.composition.elements}
+    except KeyError as error:
+        raise DftError(f"no GPAW {xc} PAW setup for {error.args[0]} (gpaw-data)") from error
+
+
 def _calculator(structure: Structure, settings: DftSettings, mesh: tuple[int, int, int], spin: bool, log: Path) -> Any:
     gpaw = load_gpaw()
     from gpaw import PW, FermiDirac
@@ -210,6 +225,7 @@ def _calculator(structure: Structure, settings: DftSettings, mesh: tuple[int, in
         "xc": settings.xc, "kpts": {"size": mesh, "gamma": True}, "occupations": FermiDirac(settings.smearing),
         "spinpol": spin, "convergence": {"density": settings.density_convergence}, "maxiter": settings.maxiter,
         "txt": str(log), "symmetry": {"tolerance": settings.symmetry_tolerance},
+        "setups": setups_for(structure, settings.xc),
     }
     if settings.mode == "pw":
         kwargs["mode"] = PW(settings.cutoff)
@@ -273,12 +289,13 @@ def _run(structure: Structure, settings: DftSettings, log: Path) -> tuple[dict[s
             gridrefinement=settings.ae_refinement, skip_core=skip_core), float) * volume
     wall = time.perf_counter() - start
     valence = {s.symbol: float(s.Nv) for s in calc.setups}
+    setups = setups_for(structure, settings.xc)
     info = {
         "gpaw": gpaw.__version__, "ase": ase.__version__, "setup_paths": [str(p) for p in gpaw.setup_paths],
         "settings": settings.describe(), "kpoint_mesh": list(mesh), "kpoints_irreducible": len(calc.get_ibz_k_points()),
         "spin_polarised": spin, "wall_s": round(wall, 2), "energy_ev": energy,
         "fermi_level_ev": float(calc.get_fermi_level()), "magnetic_moment_mub": float(calc.get_magnetic_moment()) if spin else 0.0,
-        "valence_electrons": valence, "valence_electrons_cell": float(sum(valence[s.specie.symbol] for s in structure)),
+        "setups": setups, "valence_electrons": valence, "valence_electrons_cell": float(sum(valence[s.specie.symbol] for s in structure)),
         "grid_shape": {k: list(v.shape) for k, v in grids.items()},
         "grid_electrons": {k: float(v.mean()) for k, v in grids.items() if not k.endswith("_diff")},
         "formula": structure.composition.reduced_formula, "n_sites": len(structure),
@@ -361,9 +378,139 @@ def compute_aeccars(structure: Structure, settings: DftSettings | None = None, *
             {**info, "density": "all-electron core / valence (AECCAR0 / AECCAR2 analogue)"})
 
 
-def valence_electrons(structure: Structure) -> dict[str, float]:
-    """Element -> valence electrons of GPAW's PBE PAW setup (from the setup files; needs gpaw)."""
-    load_gpaw()
+@cache
+def _setup_valences(symbol: str, xc: str) -> dict[str, float]:
+    """Setup name ("paw" = GPAW's default, else e.g. "11" for Ag.11.PBE) -> valence electrons."""
+    gpaw = load_gpaw()
     from gpaw.setup import create_setup
 
-    return {el.symbol: float(create_setup(el.symbol, "PBE").Nv) for el in structure.composition.elements}
+    names = {"paw"} | {p.name[len(symbol) + 1:-len(f".{xc}.gz")] for folder in gpaw.setup_paths
+                       for p in Path(folder).glob(f"{symbol}.*.{xc}.gz")}
+    found = {}
+    for name in sorted(names):
+        try:
+            found[name] = float(create_setup(symbol, xc, type=name).Nv)
+        except (RuntimeError, OSError, ValueError):  # no such setup file
+            continue
+    if not found:
+        raise KeyError(symbol)
+    return found
+
+
+def setup_choice(symbol: str, xc: str = "PBE") -> tuple[str, float]:
+    """(setup name, valence electrons) of the installed setup whose valence count is closest to the
+    Materials Project's POTCAR ZVAL (ties and elements without a ZVAL: GPAW's default ``paw``)."""
+    from matmodal.sources.materials_project import mp_zval
+
+    options = _setup_valences(symbol, xc)
+    target = mp_zval().get(symbol)
+    if target is None:
+        return "paw", options.get("paw", next(iter(options.values())))
+    name = min(options, key=lambda n: (abs(options[n] - target), n != "paw"))
+    return name, options[name]
+
+
+class GpawValences(Mapping[str, float]):
+    """Element -> valence electrons of the GPAW PAW setup :func:`compute_density` uses for ``xc``
+    (:func:`setup_choice`; read on first use; needs gpaw). Even so they differ from the Materials
+    Project's VASP PAW valences for many elements (gpaw-data 1.2.1 vs MP: Ge 4 vs 14, Ga 3 vs 13,
+    Cu 11 vs 17, Fe 8 vs 14, Ti 12 vs 10, Mg 10 vs 8, ...): no semicore setup is installed for them."""
+
+    def __init__(self, xc: str = "PBE") -> None:
+        self.xc = xc
+
+    def __getitem__(self, symbol: str) -> float:
+        return setup_choice(symbol, self.xc)[1]
+
+    def __iter__(self) -> Iterator[str]:
+        gpaw = load_gpaw()
+        names = {p.name.split(".")[0] for folder in gpaw.setup_paths for p in Path(folder).glob(f"*.{self.xc}*")}
+        return iter(sorted(n for n in names if n in _ELEMENTS))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+_ELEMENTS = frozenset(el.symbol for el in Element)
+
+
+def valence_electrons(structure: Structure, xc: str = "PBE") -> dict[str, float]:
+    """Element -> valence electrons of GPAW's PAW setup for the structure's elements (needs gpaw)."""
+    table = GpawValences(xc)
+    return {el.symbol: table[el.symbol] for el in structure.composition.elements}
+
+
+# -- into the ECD pipeline ----------------------------------------------------------------------
+def ecd_settings_for_dft(settings: Any) -> Any:
+    """``EcdSettings`` for a GPAW density: the promolecule carries GPAW's valence electrons
+    (``electrons="gpaw"``), so the differential density of a computed valence density integrates to ~0."""
+    from dataclasses import replace
+
+    return settings if settings.differential == "none" else replace(settings, electrons="gpaw", rescale_counts=False)
+
+
+def dft_density_image(structure: Structure, ecd_settings: Any = None, settings: DftSettings | None = None, *,
+                      cache_dir: Path | None = None, threads: int = 1) -> tuple[Any, dict[str, Any]]:
+    """The massa2024 ECD image (:func:`~matmodal.modalities.ecd.pipeline.density_image`) of the
+    density computed for ``structure``, and the calculation's provenance."""
+    from matmodal.modalities.ecd.pipeline import EcdSettings, density_image
+
+    density, info = compute_density(structure, settings, cache_dir=cache_dir, threads=threads)
+    result = density_image(density, settings=ecd_settings_for_dft(ecd_settings or EcdSettings()))
+    result.notes.append(f"density computed with GPAW {info['gpaw']} ({info['settings']['mode']}, "
+                        f"{info['settings']['cutoff']:g} eV, k {info['kpoint_mesh']}, {info['wall_s']:.0f} s)")
+    return result, info
+
+
+def ecd_images_for(items: Sequence[tuple[str, Structure]], folder: Path, ecd_settings: Any = None,
+                   settings: DftSettings | None = None, *, cache_dir: Path | None = None, threads: int = 1,
+                   stream: TextIO | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """ECD images of structures that have no density: one GPAW calculation each (cached), after a
+    time estimate per structure and in total on ``stream`` (default stderr). Returns
+    ``{key: absolute PNG path}`` and ``{key: reason}`` for the structures that failed."""
+    from matmodal.modalities.ecd.pipeline import EcdError, write_images
+    from matmodal.paths import safe_name
+
+    stream = stream or sys.stderr
+    settings = settings or DftSettings()
+    estimates = {key: estimate_seconds(structure, settings) for key, structure in items}
+    print(f"computing {len(items)} charge densities with GPAW ({settings.mode} {settings.cutoff:g} eV, "
+          f"k-point density {settings.kpoint_density:g}/Å): about {sum(estimates.values()) / 60:.1f} min "
+          "on one core (cached ones are instant)", file=stream, flush=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, failed = {}, {}
+    for key, structure in items:
+        print(f"  {key}: {structure.composition.reduced_formula}, {len(structure)} sites, ~{estimates[key]:.0f} s",
+              file=stream, flush=True)
+        try:
+            result, info = dft_density_image(structure, ecd_settings, settings, cache_dir=cache_dir, threads=threads)
+        except (DftError, EcdError, KeyError, ValueError) as error:
+            failed[key] = f"density: {error}"
+            continue
+        written = write_images(result, folder / safe_name(key, ".png"), ecd_settings)
+        paths[key] = str(written["image"].resolve())
+        print(f"  {key}: done in {info['wall_s']:.0f} s ({info['cache']})", file=stream, flush=True)
+    return paths, failed
+
+
+def recorded_ecd_settings(recorded: dict[str, Any], source: str = "provenance") -> Any:
+    """The ``EcdSettings`` a dataset recorded in its provenance (``"ecd"``: the fields, plus notes)."""
+    from matmodal.modalities.ecd.pipeline import EcdSettings
+
+    known = EcdSettings.__dataclass_fields__
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in known}
+    return EcdSettings(**fields)
+
+
+def ecd_column(items: Sequence[tuple[str, Structure]], recorded: dict[str, Any] | None, folder: Path,
+               cache_dir: Path | None, skipped: dict[str, str], source: str = "provenance") -> dict[str, str]:
+    """For ``matmodal predict``: ``{key: ECD PNG}`` drawn as the training dataset drew them
+    (``recorded``: its provenance's ``"ecd"`` settings) from densities computed here; failures
+    go to ``skipped`` with the reason."""
+    if recorded is None:
+        raise ValueError(f"{source}: the dataset recorded no ECD settings, but the run uses ECD images")
+    paths, failed = ecd_images_for(items, folder, recorded_ecd_settings(recorded, source), cache_dir=cache_dir)
+    for key, reason in failed.items():
+        skipped.setdefault(key, reason)
+    return paths
+

@@ -34,12 +34,21 @@ def all_electrons() -> dict[str, float]:
     return {el.symbol: float(el.Z) for el in Element}
 
 
-ELECTRON_TABLES = {"mp-zval": mp_zval, "all-electron": all_electrons}
+def gpaw_valences() -> Mapping[str, float]:
+    """Element -> valence electrons of GPAW's PBE PAW setups, for densities computed with
+    :mod:`matmodal.modalities.ecd.dft` (needs the ``dft`` extra)."""
+    from matmodal.modalities.ecd.dft import GpawValences
+
+    return GpawValences()
+
+
+ELECTRON_TABLES = {"mp-zval": mp_zval, "all-electron": all_electrons, "gpaw": gpaw_valences}
+AUTO_TABLES = ("mp-zval", "all-electron")  # what electrons="auto" chooses between (no gpaw needed)
 
 
 def closest_table(structure: Structure, grid_electrons: float) -> str:
-    """The electron table whose cell total is closest to the grid's electron count."""
-    totals = {name: float(valence_electrons(structure, table()).sum()) for name, table in ELECTRON_TABLES.items()}
+    """The electron table (of :data:`AUTO_TABLES`) whose cell total is closest to the grid's electron count."""
+    totals = {name: float(valence_electrons(structure, ELECTRON_TABLES[name]()).sum()) for name in AUTO_TABLES}
     return min(totals, key=lambda name: abs(totals[name] - grid_electrons))
 
 

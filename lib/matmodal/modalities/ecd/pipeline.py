@@ -50,7 +50,7 @@ class EcdSettings:
     clip_k: float = 3.0
     fourier: bool = False  # also make the Fourier-transform image
     cmap: str = "viridis"
-    electrons: str = "mp-zval"  # promolecule electrons: "mp-zval" | "all-electron" | "auto" (closest)
+    electrons: str = "mp-zval"  # promolecule electrons: "mp-zval" | "all-electron" | "gpaw" | "auto" (closest)
     rescale_counts: bool = False  # scale the promolecule to the grid's electron count
     count_tolerance: float = COUNT_TOLERANCE
 
