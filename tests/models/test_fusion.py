@@ -37,7 +37,8 @@ def test_fusion_families_fit_on_training_rows_only(mirror_dir, tmp_path, family)
     blind, _, _ = fusion_predict(frozen_views(poisoned(split), config, cache_dir=tmp_path), config)
     np.testing.assert_array_equal(pred, blind)
     if family == "fusion_late":
-        assert set(fitted["weights"]) == {"tabular", "text"} and sum(fitted["weights"].values()) == pytest.approx(1)
+        assert set(fitted["weights"]) == {"tabular:gbm", "tabular:mlp", "text:gbm", "text:mlp"}
+        assert sum(fitted["weights"].values()) == pytest.approx(1)
     else:
         assert {"train", "val"} <= set(curve["split"])
     result = train_fusion(table, config, tmp_path / family, cache_dir=tmp_path)

@@ -17,8 +17,8 @@ Families (``RunConfig.model``):
 ``fusion_mlp``   early fusion: standardised concatenated features -> a torch MLP
                  (``tabular_layers`` × ``tabular_width``, ``dropout``, AdamW at ``learning_rate``,
                  ``epochs`` with early stopping after ``patience`` epochs; best epoch restored).
-``fusion_late``  late fusion: one GBM per modality, averaged with non-negative weights
-                 (summing to 1) fitted on the validation rows.
+``fusion_late``  late fusion: two unimodal models per modality (a GBM and the MLP), averaged
+                 with non-negative weights (summing to 1) fitted on the validation rows.
 
 Every family validates on rows carved from the training split
 (:func:`~matmodal.models.run_spec.validation_split`); the test split is only predicted.
@@ -189,11 +189,13 @@ def fusion_predict(views: Views, config: RunConfig) -> tuple[np.ndarray, pd.Data
         predict, curve = fit_mlp(views.stacked("fit"), views.y_fit, views.stacked("val"), views.y_val, config)
         return predict(views.stacked("test")), curve, {"epochs_run": int(curve["step"].max())}
     if config.model == "fusion_late":
-        models = {m: fit_gbm(views.fit[m], views.y_fit, views.val[m], views.y_val, config.seed, gbm)[0]
-                  for m in config.modalities}
-        weights = late_weights(np.column_stack([models[m].predict(views.val[m]) for m in models]), views.y_val)
-        test = np.column_stack([models[m].predict(views.test[m]) for m in models]) @ weights
-        return test, pd.DataFrame(), {"weights": dict(zip(models, map(float, weights), strict=True))}
+        members: dict[str, Any] = {}
+        for m in config.modalities:
+            members[f"{m}:gbm"] = fit_gbm(views.fit[m], views.y_fit, views.val[m], views.y_val, config.seed, gbm)[0].predict
+            members[f"{m}:mlp"] = fit_mlp(views.fit[m], views.y_fit, views.val[m], views.y_val, config)[0]
+        weights = late_weights(np.column_stack([f(views.val[k.split(":")[0]]) for k, f in members.items()]), views.y_val)
+        test = np.column_stack([f(views.test[k.split(":")[0]]) for k, f in members.items()]) @ weights
+        return test, pd.DataFrame(), {"weights": dict(zip(members, map(float, weights), strict=True))}
     raise ValueError(f"unknown fusion family {config.model!r} (known: {', '.join(FAMILIES)})")
 
 
