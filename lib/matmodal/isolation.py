@@ -72,6 +72,7 @@ class _Slot:
         self.conn: Connection | None = None
         self.task: int | None = None
         self.deadline = float("inf")
+        self.owner = os.getpid()
 
     def start(self) -> None:
         parent, child = mp.get_context("spawn").Pipe()
@@ -82,6 +83,8 @@ class _Slot:
         self.conn = parent
 
     def submit(self, index: int, item: Any) -> None:
+        if self.owner != os.getpid():  # a forked copy: the worker belongs to the parent, start our own
+            self.process, self.conn, self.owner = None, None, os.getpid()
         if self.process is None or not self.process.is_alive():
             self.stop()
             self.start()
@@ -91,6 +94,8 @@ class _Slot:
 
     def stop(self) -> str:
         """Kill the worker; return how it ended."""
+        if self.owner != os.getpid():
+            self.process, self.conn, self.owner = None, None, os.getpid()
         process = self.process
         if process is not None and process.is_alive():
             process.kill()
@@ -168,6 +173,11 @@ class Isolated:
         self.slot = _Slot(func, self.limits)
 
     def __call__(self, item: Any) -> tuple[Any, str | None]:
+        if mp.current_process().daemon:  # a daemonic pool worker may not start processes: run here
+            try:
+                return _load(self.slot.func)(item), None
+            except Exception as error:
+                return None, f"{type(error).__name__}: {error}"
         slot = self.slot
         slot.submit(0, item)
         if not slot.conn.poll(self.limits.seconds):

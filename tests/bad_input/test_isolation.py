@@ -80,3 +80,20 @@ def test_spglib_during_parsing_runs_behind_the_worker_boundary(mirror_dir):
     fine = MaterialRecord("fine", "test", good, {"formula": "Ac"}, good.composition)
     _derive(fine)  # the worker was replaced
     assert fine.data["spg"] == 194 and fine.derived == ["spg (spglib, symprec=0.1 Å)"]
+
+
+def test_a_forked_process_gets_its_own_worker(mirror_dir):
+    """Pools fork the parent (images, featurisers): the copy must not touch the parent's worker."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from matmodal.records import _SPACE_GROUP
+    from tests.bad_input.workers import isolated_space_group
+
+    good = real_structure(mirror_dir)
+    assert _SPACE_GROUP(good) == (194, None)  # the parent's worker is running
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        assert pool.submit(isolated_space_group, good).result() == (194, None)
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # daemonic: runs in the worker itself
+        assert pool.apply(isolated_space_group, (good,)) == (194, None)
+    assert _SPACE_GROUP(good) == (194, None)

@@ -27,3 +27,10 @@ def space_group(structure: Structure) -> int:
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     return SpacegroupAnalyzer(structure, symprec=0.1).get_space_group_number()
+
+
+def isolated_space_group(structure: Structure) -> tuple[int | None, str | None]:
+    """records' isolated spglib call, as a forked pool worker makes it."""
+    from matmodal.records import _SPACE_GROUP
+
+    return _SPACE_GROUP(structure)
