@@ -87,6 +87,8 @@ def test_cli_build_custom_and_its_options_elsewhere(own_data, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.startswith(f"mine: {N} kept, ")
     assert "broken.cif" in captured.err
+    assert cli.main([*base, "train", "mine", "--target", "k_vrh"]) == 2
+    assert "dataset 'mine' has no target(s) ['k_vrh'] (has: k_voigt)" in capsys.readouterr().err
     assert cli.main([*base, "build", "custom", "--structures", str(folder)]) == 2
     assert "needs --structures DIR_OR_FILE, --properties CSV" in capsys.readouterr().err
     assert cli.main([*base, "build", "alexandria", "--properties", str(csv)]) == 2
