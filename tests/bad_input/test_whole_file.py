@@ -75,3 +75,20 @@ def test_nothing_usable_exits_non_zero_naming_file_and_problem(run, data, proble
 def test_utf8_bom_is_read(run, mirror_dir):
     code, out, _ = run({"alexandria_006.json.bz2": dump(real_entries(mirror_dir), codecs.BOM_UTF8)})
     assert code == 0 and out.startswith(f"alexandria: {GOOD} kept, 0 degraded, 0 dropped")
+
+
+def test_sampling_survives_a_broken_file(mirror_dir, tmp_path):
+    from matmodal.config import Settings
+    from matmodal.datasets.build import BuildOptions
+    from matmodal.datasets.costa import build_alexandria
+
+    folder = tmp_path / "mirror" / "alexandria"
+    folder.mkdir(parents=True)
+    whole = dump(real_entries(mirror_dir))
+    (folder / "alexandria_007.json.bz2").write_bytes(whole)
+    (folder / "alexandria_008.json.bz2").write_bytes(whole[:300])
+    settings = Settings(mirror_dir=tmp_path / "mirror", output_dir=tmp_path / "out", cache_dir=tmp_path / "cache")
+    dataset = build_alexandria(sample=4, options=BuildOptions(robocrys=False), settings=settings)
+    assert len(dataset.table) == 4
+    assert list(dataset.manifest.record_id) == ["alexandria_008.json.bz2"]
+    assert list(dataset.manifest.severity) == ["unreadable"]
