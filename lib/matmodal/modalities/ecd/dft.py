@@ -161,8 +161,21 @@ def irreducible_kpoints(structure: Structure, mesh: tuple[int, int, int], sympre
 
 # seconds per (irreducible k-point x valence electron^2 x (cutoff / 520 eV)^1.5 x spin channel) plus
 # a fixed start-up, fitted to the runs in docs/dft.md (this 2-core machine under load ~9)
-COST_PER_UNIT = 0.010
-COST_STARTUP = 3.0
+COST_PER_UNIT = 0.0054
+COST_STARTUP = 6.7
+
+
+def valence_table(symbol: str) -> float:
+    """Valence electrons of ``symbol`` for cost estimates: GPAW's setup when gpaw is installed, else
+    the MP POTCAR's ZVAL, else Z."""
+    from matmodal.sources.materials_project import mp_zval
+
+    if available():
+        try:
+            return GpawValences()[symbol]
+        except KeyError:
+            pass
+    return mp_zval().get(symbol, float(Element(symbol).Z))
 
 
 def estimate_seconds(structure: Structure, settings: DftSettings | None = None) -> float:
@@ -170,10 +183,7 @@ def estimate_seconds(structure: Structure, settings: DftSettings | None = None) 
     calibrated on this project's measurements (docs/dft.md), good to a factor of ~3."""
     settings = settings or DftSettings()
     nk = irreducible_kpoints(structure, kpoint_grid(structure, settings.kpoint_density))
-    from matmodal.sources.materials_project import mp_zval
-
-    table = mp_zval()
-    electrons = float(sum(table.get(s.specie.symbol, s.specie.Z) for s in structure))
+    electrons = float(sum(valence_table(site.specie.symbol) for site in structure))
     cutoff = (settings.cutoff / 520.0) ** 1.5 if settings.mode == "pw" else 0.3
     spins = 2 if spin_polarised(structure, settings) else 1
     return COST_STARTUP + COST_PER_UNIT * nk * electrons**2 * cutoff * spins
