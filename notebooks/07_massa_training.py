@@ -25,7 +25,9 @@ seed = 0
 profile = "quick"  # backbones: quick/full -> offline (random init or bundled MiniLM), paper -> hub names
 datasets = ["mp_elastic", "density_slices", "massa"]  # also: alexandria; density_slices: mirror total-density slices
 targets = {"mp_elastic": ["k_vrh"], "alexandria": ["e_form"], "massa": ["k_vrh"], "density_slices": ["k_vrh"]}
-families = ["clip", "stacked"]  # model families (the mean-predictor baseline always runs)
+families = ["clip", "stacked"]  # also: stacked_random, clip_towers, clip_towers_unaligned, clip_towers_random
+towers = "finetune"  # stacked model: finetune (backbones unfrozen in the full stage) or frozen (cached features)
+tower_clip = {}  # TowerClipSpec fields of the CLIP-style families, e.g. align_epochs, projection_dim
 text_levels = ["formula"]  # formula, keywords, all: one protocol per level (rows with that text)
 clip_text_level = "all"  # massa2024 CLIP uses "All"; falls back to text_levels[0] when no row has it
 folds = 5
@@ -37,7 +39,7 @@ lr_head = 1e-3
 lr_full = 1e-4
 patience = 3
 image_size = 64  # px
-small = True  # tiny CLIP towers / CNN (CPU); False: ViT-B CLIP and InceptionV3
+small = True  # tiny CLIP towers / CNN (CPU); False: ViT-B CLIP and InceptionV3 (offline: EfficientNet-Lite0)
 max_text_length = 24  # tokens
 text_layers = 1  # keep the first N layers of the text transformer; 0: all
 max_rows = 200  # 0: every row; N: the first N ids (CPU smoke runs)
@@ -57,14 +59,14 @@ import matmodal
 from matmodal import provenance
 from matmodal.models.torch_common import StageConfig, TrainConfig
 from matmodal.protocols import (
+    FeatureCache,
     ProtocolConfig,
     clip_trainer,
     level_texts,
-    mean_trainer,
     model_specs,
     prepare,
     run_protocol,
-    stacked_trainer,
+    run_study,
     trial_configs,
 )
 
@@ -73,7 +75,8 @@ if torch_threads:
 settings, layout = matmodal.setup(profile=profile, mirror=mirror, output_dir=output_dir, cache_dir=cache_dir, seed=seed)
 out = layout.massa_scores_dir
 out.mkdir(parents=True, exist_ok=True)
-specs = model_specs(profile, image_size, small, max_text_length, text_layers or None, seed)
+specs = model_specs(profile, image_size, small, max_text_length, text_layers or None, seed, tower_clip)
+features = FeatureCache(init_seed=seed) if towers == "frozen" else None
 train = TrainConfig(stages=(StageConfig("head", head_epochs, lr_head), StageConfig("full", full_epochs, lr_full)),
                     batch_size=batch_size, patience=patience, device=device)
 protocol = ProtocolConfig(n_folds=folds, runs=runs, split_seed=seed, seed=seed)
@@ -113,33 +116,15 @@ pd.DataFrame({n: {"rows": len(t), **{lvl: int(level_texts(t, lvl).notna().sum())
 # the image-only stage's spread across those refits shows the run-to-run variance).
 
 # %%
+start = time.perf_counter()
+scores, skipped = run_study(tables, targets, families, text_levels, clip_text_level, specs, train, protocol,
+                            features)
+pd.DataFrame(skipped)
+
+
 def clip_level(table: pd.DataFrame) -> str:
     return clip_text_level if level_texts(table, clip_text_level).notna().sum() > 2 * folds else text_levels[0]
 
-
-scores, skipped = [], []
-start = time.perf_counter()
-for name, table in tables.items():
-    for target in targets[name]:
-        levels = dict.fromkeys([*text_levels, clip_level(table)] if "clip" in families else text_levels)
-        for level in levels:
-            experiment = prepare(table, target, [level], dataset=name)
-            if len(experiment.ids) < 2 * folds + 2:
-                skipped.append({"dataset": name, "target": target, "text_level": level, "rows": len(experiment.ids),
-                                "reason": f"too few rows for {folds}-fold CV + test"})
-                continue
-            trainers = {"mean": mean_trainer()}
-            if "stacked" in families and level in text_levels:
-                trainers["stacked"] = stacked_trainer(specs.image, specs.text, [level], train)
-            if "clip" in families and level == clip_level(table):
-                trainers["clip"] = clip_trainer(specs.clip, train, level)
-            frame = run_protocol(experiment, trainers, protocol, log=lambda m: None)
-            if level != text_levels[0]:  # the mean baseline does not depend on the text level
-                frame = frame[frame.family != "baseline"]
-            scores.append(frame)
-            print(f"{name}/{target}/{level}: {len(experiment.ids)} rows, {time.perf_counter() - start:.0f} s so far")
-scores = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame()
-pd.DataFrame(skipped)
 
 # %% [markdown]
 # ## Hyper-parameter trials (massa2024 Table 2) with CLIP
@@ -166,7 +151,7 @@ scores.to_parquet(out / f"scores_{stem}.parquet", index=False)
 if len(trial_scores):
     trial_scores.to_parquet(out / f"trials_{stem}.parquet", index=False)
 info = provenance.base(settings, notebook="07_massa_training", datasets=datasets, targets=targets,
-                       families=families, text_levels=text_levels, protocol=protocol.__dict__,
+                       families=families, towers=towers, text_levels=text_levels, protocol=protocol.__dict__,
                        train=train.as_dict(), specs={k: v.__dict__ for k, v in specs.__dict__.items()},
                        skipped=skipped, wall_s=round(time.perf_counter() - start, 1), torch_threads=torch.get_num_threads())
 (out / f"provenance_{stem}.json").write_text(json.dumps(info, indent=1, default=str))

