@@ -5,7 +5,9 @@ touches what is listed here, so a warning nobody has seen before still shows:
 
 * **warnings** (:data:`NOISE`): the torch ``LeafSpec`` deprecation that Lightning triggers,
   rich's ``install "ipywidgets"`` and tqdm's ``IProgress not found`` (progress bars in a kernel
-  without widgets), Lightning's dataloader-workers / logging-interval hints;
+  without widgets), Lightning's dataloader-workers / logging-interval hints, AutoGluon's
+  ``pkg_resources`` import, AutoMM's "Only CPU" and short ``max_text_len`` notes (chosen settings),
+  pymatgen's CIF coordinate-rounding note (only when it is the whole message);
 * **loggers** (:data:`LOGGERS`) to WARNING or ERROR: Lightning's "GPU available", "Seed set to",
   checkpoint "reached ... saving model", litlogger and
   litmodels tips and the model summaries of AutoMM's ``ModelSummary`` callback (all logged at INFO
@@ -20,6 +22,9 @@ touches what is listed here, so a warning nobody has seen before still shows:
   off: tqdm (every bar constructed disabled), AutoMM's Lightning bar and
   transformers' bars (``AUTOMM_TUTORIAL_MODE``). Interactively they stay on, rendered as widgets by
   ``ipywidgets`` (rich and tqdm then need no ``IProgress`` fallback).
+
+:func:`stdout_to_stderr` keeps a command's stdout for its result (``matmodal predict > out.csv``);
+:func:`stderr_outputs` lists the stderr outputs of an executed notebook (tests fail on any).
 
 Imports only the standard library at module level, and never imports Lightning, AutoGluon or
 transformers itself (they take seconds): loggers are configured by name, before or after import.
