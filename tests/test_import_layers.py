@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lib" / "matmodal"
 LEAVES = {
     "matmodal", "matmodal.config", "matmodal.layout", "matmodal.metrics", "matmodal.schema", "matmodal.paths",
     "matmodal.manifest", "matmodal.targets", "matmodal.provenance", "matmodal.splits", "matmodal.seeding",
-    "matmodal.symmetry", "matmodal.hashing", "matmodal.quiet", "matmodal.isolation",
+    "matmodal.symmetry", "matmodal.hashing", "matmodal.quiet", "matmodal.isolation", "matmodal.parallel",
 }
 # Layers in data-flow order: a module may import its own layer, any lower layer and the leaves.
 LAYERS = [

@@ -46,6 +46,7 @@ class BuildOptions:
     image: Any | None = None  # matmodal.modalities.image.RenderSettings, or None for no images
     featurisers: Sequence[str] = ()  # names in matmodal.modalities.structure.FEATURISERS
     n_jobs: int = 1
+    engine: Any | None = None  # matmodal.parallel.Engine: robocrys as Ray tasks when enabled (serial default)
 
 
 @dataclass
@@ -121,8 +122,13 @@ def robocrys_column(
 ) -> pd.Series:
     """Robocrys descriptions (cached; each in an isolated worker; composition fallback noted in the manifest)."""
     chosen = sorted(records, key=lambda r: r.record_id)[: options.robocrys_limit]
-    results = robocrys_many([r.structure for r in chosen], cache_dir=settings.cache_dir / "text",
-                            n_jobs=options.n_jobs)
+    if options.engine is not None and options.engine.enabled:
+        from matmodal.datasets.scale import robocrys_on_ray
+
+        results = robocrys_on_ray([r.structure for r in chosen], settings.cache_dir / "text", options.engine)
+    else:
+        results = robocrys_many([r.structure for r in chosen], cache_dir=settings.cache_dir / "text",
+                                n_jobs=options.n_jobs)
     texts = {}
     for record, (text, failure) in zip(chosen, results, strict=True):
         texts[record.record_id] = text

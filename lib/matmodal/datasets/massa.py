@@ -31,9 +31,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from pymatgen.core import Structure
+from pymatgen.io.vasp import Chgcar, Poscar
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from tqdm.auto import tqdm
 
@@ -41,10 +43,12 @@ from matmodal.config import Settings, get_settings
 from matmodal.datasets.build import TABLE, BuildOptions, Dataset, arrow_with_units, build
 from matmodal.datasets.elastic import RELEASE_2025, RELEASE_OLD, release_moduli
 from matmodal.datasets.quality import checked, untrusted_moduli
+from matmodal.datasets.scale import robocrys_on_ray
 from matmodal.manifest import Issue, Severity
 from matmodal.modalities.ecd import EcdError, EcdSettings, density_image, iqr_outliers, write_images
 from matmodal.modalities.robocrys_levels import COLUMNS as TEXT_COLUMNS
 from matmodal.modalities.robocrys_levels import text_levels
+from matmodal.parallel import Engine, parallel_map
 from matmodal.paths import safe_name
 from matmodal.records import MaterialRecord, vrh_moduli
 from matmodal.sources.charge_density import (
@@ -82,6 +86,7 @@ class MassaOptions:
     iqr_k: float | None = 1.5  # None: no IQR cleaning
     robocrys: bool = True
     limit: int | None = None  # only the first N candidates by id (quick runs)
+    engine: Engine | None = None  # Ray address / workers for ECD slicing and robocrys (None: serial)
 
 
 def spacegroup_number(structure: Structure) -> int | None:
@@ -331,6 +336,8 @@ def _assemble(
 ) -> Dataset:
     image_dir = settings.dataset_dir(name) / "ecd"
     issues: list[Issue] = []
+    if options.engine is not None and options.engine.enabled:
+        _prerender(list(rows["material_id"]), densities, options, image_dir)
     done = [p for row in tqdm(rows.to_dict("records"), desc="ecd", unit="material")
             if (p := process(row, mp, densities, options, image_dir, issues)) is not None]
     done = _iqr_clean(done, options, issues)
@@ -339,6 +346,52 @@ def _assemble(
     dataset = build(name, items, MASSA_TARGETS, options=BuildOptions(robocrys=False), settings=settings,
                     sources={"materials_project": source})
     return _finish(dataset, done, extra, options)
+
+
+def _prerender(ids: list[str], densities: ChargeDensitySource, options: MassaOptions, image_dir: Path) -> None:
+    """Render the images of every density that pairs (and is FCC when asked) on ``options.engine``,
+    into the cache the serial pass reads; failures are left for the serial pass to report."""
+    ready = {}
+    for mid in ids:
+        try:
+            density = densities.chgcar(mid)
+        except (MissingDataError, DensityMismatchError):
+            continue
+        if not options.fcc_only or spacegroup_number(density.structure) in FCC_SPACEGROUPS:
+            ready[mid] = density
+    ecd_on_ray(ready, options.ecd, image_dir, options.engine)
+
+
+class _Given:
+    """A density source holding one prepared density (what :func:`ecd_for` asks of a source)."""
+
+    def __init__(self, density: Any) -> None:
+        self.density = density
+
+    def chgcar(self, material_id: str) -> Any:
+        return self.density
+
+    def aeccars(self, material_id: str) -> None:
+        return None
+
+
+def _ecd_job(job: tuple[str, dict[str, Any], dict[str, Any], EcdSettings, Path]) -> str | None:
+    """Render one prepared density (structure dict + data arrays: a Chgcar does not survive
+    pickling) into the image cache; None on success, else the reason."""
+    material_id, structure, data, settings, image_dir = job
+    try:
+        density = Chgcar(Poscar(Structure.from_dict(structure)), data)
+        ecd_for(material_id, _Given(density), settings, image_dir)
+    except Exception as error:  # the serial pass recomputes it and records the reason
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def ecd_on_ray(densities: dict[str, Any], settings: EcdSettings, image_dir: Path, engine: Engine) -> dict[str, str | None]:
+    """Render ``{material_id: Chgcar}`` as Ray tasks on ``engine``: ``{material_id: failure or None}``."""
+    jobs = [(mid, d.structure.as_dict(), {k: np.asarray(v) for k, v in d.data.items()}, settings, image_dir)
+            for mid, d in densities.items()]
+    return dict(zip(densities, parallel_map(_ecd_job, jobs, engine), strict=True))
 
 
 def _iqr_clean(done: list[Processed], options: MassaOptions, issues: list[Issue]) -> list[Processed]:
@@ -359,6 +412,8 @@ def _iqr_clean(done: list[Processed], options: MassaOptions, issues: list[Issue]
 
 
 def _text_columns(done: list[Processed], settings: Settings, options: MassaOptions, issues: list[Issue]) -> pd.DataFrame:
+    if options.robocrys and options.engine is not None and options.engine.enabled:
+        robocrys_on_ray([p.record.structure for p in done], settings.cache_dir / "text", options.engine)
     rows = []
     for p in tqdm(done, desc="robocrys", unit="structure", disable=not options.robocrys):
         formula = p.record.structure.composition.reduced_formula
@@ -383,7 +438,8 @@ def _finish(dataset: Dataset, done: list[Processed], text: pd.DataFrame, options
     info = json.loads(provenance_path.read_text())
     info["ecd"] = {**asdict(options.ecd), "units": "rho_min/rho_max in e/Å^3 (differential density)"}
     info["massa"] = {"fcc_spacegroups": list(FCC_SPACEGROUPS), "fcc_only": options.fcc_only,
-                     "stable_only": options.stable_only, "iqr_k": options.iqr_k, "limit": options.limit}
+                     "stable_only": options.stable_only, "iqr_k": options.iqr_k, "limit": options.limit,
+                     "engine": (options.engine or Engine()).describe()}
     provenance_path.write_text(json.dumps(info, indent=1, default=str))
     return Dataset(dataset.name, dataset.folder, table, dataset.manifest, info)
 
