@@ -39,6 +39,13 @@ ALLOWED = {
 # entry when it is fixed (the test fails on a stale entry, so the list can only shrink).
 KNOWN = {
 }
+# Known cycle edges in others' modules (same layer, hidden by a function-level import); the cycle
+# test ignores these edges and fails once one disappears, so the list can only shrink.
+KNOWN_CYCLE_EDGES = {
+    ("matmodal.modalities.ecd.differential", "matmodal.modalities.ecd.dft"):
+        "differential imports dft.GpawValences lazily while dft imports pipeline -> differential "
+        "(GPAW promolecule table, commit 97478a3); fix: move the valence table below both",
+}
 
 
 def module_name(path: Path) -> str:
@@ -138,7 +145,9 @@ def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_import_cycle():
     edges = {m: {t for t in targets if t != "matmodal"} for m, targets in graph().items()}
-    for a, b in [*KNOWN, *ALLOWED]:
+    stale = sorted((a, b) for a, b in KNOWN_CYCLE_EDGES if b not in edges.get(a, ()))
+    assert not stale, f"gone, remove from KNOWN_CYCLE_EDGES: {stale}"
+    for a, b in [*KNOWN, *ALLOWED, *KNOWN_CYCLE_EDGES]:
         edges[a].discard(b)
     cycle = _cycle(edges)
     assert cycle is None, " -> ".join(cycle or [])
