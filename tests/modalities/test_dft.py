@@ -128,3 +128,19 @@ def test_predict_builds_ecd_images_from_computed_densities(si_structure, tmp_pat
     assert list(frame[ID]) == ["si"]
     assert Image.open(frame.loc[0, ECD_IMAGE]).size == (24, 24)
     assert skipped == {"tc": "density: no GPAW PBE PAW setup for Tc (gpaw-data)"}
+
+
+def test_command_line_writes_image_and_provenance(si_structure, tmp_path, capsys):
+    pytest.importorskip("gpaw")
+    import json
+
+    cif = tmp_path / "Si.cif"
+    si_structure.to(filename=str(cif))
+    (tmp_path / "broken.cif").write_text("not a cif")
+    code = dft.main([str(cif), str(tmp_path / "broken.cif"), "--out", str(tmp_path / "out"),
+                     "--cutoff", "250", "--kpoint-density", "2"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "broken.cif: not a readable structure" in err  # one bad file: exit 1, the rest done
+    assert out.strip() == str((tmp_path / "out" / "Si.png").resolve())
+    info = json.loads((tmp_path / "out" / "Si.json").read_text())
+    assert info["settings"]["cutoff"] == 250 and info["setups"] == {"Si": "paw"} and info["cache"] == "hit"

@@ -524,3 +524,41 @@ def ecd_column(items: Sequence[tuple[str, Structure]], recorded: dict[str, Any] 
         skipped.setdefault(key, reason)
     return paths
 
+
+# -- command line -------------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m matmodal.modalities.ecd.dft STRUCTURE... --out DIR``: density (cached) and ECD
+    image of each structure file (CIF, POSCAR, pymatgen JSON), with ``<name>.json`` provenance."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m matmodal.modalities.ecd.dft", description=main.__doc__)
+    parser.add_argument("structures", nargs="+", type=Path, help="structure files pymatgen can read")
+    parser.add_argument("--out", type=Path, required=True, help="folder for <name>.png and <name>.json")
+    parser.add_argument("--mode", choices=MODES, default=DftSettings.mode)
+    parser.add_argument("--cutoff", type=float, default=DftSettings.cutoff, help="plane-wave cutoff (eV)")
+    parser.add_argument("--kpoint-density", type=float, default=DftSettings.kpoint_density, help="per Å⁻¹")
+    parser.add_argument("--spin", choices=SPIN, default=DftSettings.spin)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads")
+    args = parser.parse_args(argv)
+    settings = DftSettings(mode=args.mode, cutoff=args.cutoff, kpoint_density=args.kpoint_density, spin=args.spin)
+    items, unreadable = [], 0
+    for path in args.structures:
+        try:
+            items.append((path.stem, Structure.from_file(path)))
+        except Exception as error:  # any unreadable file is reported, the rest computed
+            unreadable += 1
+            print(f"{path}: not a readable structure ({type(error).__name__}: {error})", file=sys.stderr)
+    paths, failed = ecd_images_for(items, args.out, settings=settings, threads=args.threads)
+    for key, structure in items:
+        if key in paths:
+            _, info = density_grids(structure, settings, threads=args.threads)
+            (args.out / f"{Path(paths[key]).stem}.json").write_text(json.dumps(info, indent=1))
+            print(paths[key])
+    for key, reason in failed.items():
+        print(f"{key}: {reason}", file=sys.stderr)
+    return 0 if paths and not failed and not unreadable else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
