@@ -2,11 +2,14 @@
 
     .venv/bin/python benchmarks/bench_mp_summary.py build [--sample 1000] [--pixels 224] [--jobs 1]
     .venv/bin/python benchmarks/bench_mp_summary.py stream [--sample 1000]
+    .venv/bin/python benchmarks/bench_mp_summary.py robocrys [--sample 20] [--jobs 2]
 
 ``build``: stream + sample + records + images + Magpie + CHGNet (robocrys off) into a fresh
 cache/output folder (cold caches), wall time and peak resident memory of the process.
 ``stream``: peak Python heap (tracemalloc) of streaming every row of the 34,738-row mirror file
 versus streaming it into a seeded sample: memory must not grow with the file beyond the sample.
+``robocrys``: serial vs Ray with ``--jobs`` local workers on a seeded sample, side by side
+(``--sample 20 --jobs 2``; 1,000 structures take about an hour serially).
 Single-threaded BLAS is forced below (shared machine).
 """
 
@@ -72,9 +75,37 @@ def stream(args: argparse.Namespace) -> None:
     print(f"  process peak RSS {peak_rss_mib():.0f} MiB")
 
 
+def robocrys(args: argparse.Namespace) -> None:
+    """Serial robocrys_many vs Ray with ``--jobs`` workers on the same seeded sample, fresh caches."""
+    from matmodal.config import Settings
+    from matmodal.datasets.mp_summary import parse_structure
+    from matmodal.datasets.scale import robocrys_on_ray
+    from matmodal.modalities.text import robocrys_many
+    from matmodal.parallel import Engine, shutdown
+    from matmodal.sources.materials_project import MaterialsProject
+
+    rows = MaterialsProject(Settings(mirror_dir=args.mirror, seed=args.seed)).summary_rows(sample=args.sample)
+    structures = [parse_structure(r["material_id"], r) for r in rows]
+    times = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        serial = robocrys_many(structures, cache_dir=Path(tmp) / "serial", n_jobs=1, progress=False)
+        times["serial"] = time.perf_counter() - start
+        engine = Engine(workers=args.jobs)
+        start = time.perf_counter()
+        parallel = robocrys_on_ray(structures, Path(tmp) / "ray", engine)
+        times[f"ray x{args.jobs} (incl. cluster start)"] = time.perf_counter() - start
+        shutdown()
+    same = sum(a == b for a, b in zip(serial, parallel, strict=True))
+    print(f"robocrys on {len(structures)} sampled mp2018 structures (seed {args.seed}), cold caches; "
+          f"identical results: {same}/{len(structures)}")
+    for name, wall in times.items():
+        print(f"  {name}: {wall:.1f} s ({wall / len(structures):.2f} s/structure)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("build", "stream"))
+    parser.add_argument("mode", choices=("build", "stream", "robocrys"))
     parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "mirror")
     parser.add_argument("--sample", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
@@ -83,7 +114,7 @@ def main() -> None:
     parser.add_argument("--featuriser", action="append", default=None, help="default: magpie and chgnet")
     args = parser.parse_args()
     args.featuriser = args.featuriser or ["magpie", "chgnet"]
-    build(args) if args.mode == "build" else stream(args)
+    {"build": build, "stream": stream, "robocrys": robocrys}[args.mode](args)
 
 
 if __name__ == "__main__":

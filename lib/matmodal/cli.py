@@ -153,6 +153,9 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("--seed", type=int, help="seed of sampling, splits and random-init featurisers "
                                                "(env MATMODAL_SEED; default: 0)")
     main.add_argument("--jobs", type=int, help="worker processes (env MATMODAL_N_JOBS)")
+    main.add_argument("--ray-address", help="run robocrys and ECD slicing as Ray tasks on this cluster "
+                      "(env MATMODAL_RAY_ADDRESS; docs/datasets.md)")
+    main.add_argument("--ray-workers", type=int, help="... on a local Ray cluster of N CPUs (env MATMODAL_RAY_WORKERS)")
     main.add_argument("-v", "--verbose", action="store_true", help="log at INFO level (default: warnings only)")
     sub = main.add_subparsers(dest="command", required=True)
 
@@ -222,6 +225,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = parser().parse_args(argv)
+    for flag, env in (("ray_address", "MATMODAL_RAY_ADDRESS"), ("ray_workers", "MATMODAL_RAY_WORKERS")):
+        if getattr(args, flag) is not None:  # read by matmodal.parallel.Engine.from_env
+            os.environ[env] = str(getattr(args, flag))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     try:
         return args.func(args, _settings(args))

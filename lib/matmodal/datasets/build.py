@@ -28,13 +28,15 @@ from matmodal import manifest, provenance
 from matmodal.config import Settings, get_settings
 from matmodal.manifest import Issue, RecordError, Severity, Unreadable
 from matmodal.modalities.text import composition_text, robocrys_many
+from matmodal.parallel import Engine
 from matmodal.records import MaterialRecord
+from matmodal.schema import MATERIAL_ID
 from matmodal.targets import TARGETS, TargetName, check_value
 
 TABLE = "table.parquet"
 MANIFEST = "manifest.parquet"
 PROVENANCE = "provenance.json"
-ID = "material_id"
+ID = MATERIAL_ID  # the id column (matmodal.schema)
 
 
 @dataclass
@@ -46,7 +48,7 @@ class BuildOptions:
     image: Any | None = None  # matmodal.modalities.image.RenderSettings, or None for no images
     featurisers: Sequence[str] = ()  # names in matmodal.modalities.structure.FEATURISERS
     n_jobs: int = 1
-    engine: Any | None = None  # matmodal.parallel.Engine: robocrys as Ray tasks when enabled (serial default)
+    engine: Any | None = None  # matmodal.parallel.Engine for robocrys (None: Engine.from_env(), serial by default)
 
 
 @dataclass
@@ -122,10 +124,11 @@ def robocrys_column(
 ) -> pd.Series:
     """Robocrys descriptions (cached; each in an isolated worker; composition fallback noted in the manifest)."""
     chosen = sorted(records, key=lambda r: r.record_id)[: options.robocrys_limit]
-    if options.engine is not None and options.engine.enabled:
+    engine = options.engine or Engine.from_env()
+    if engine.enabled:
         from matmodal.datasets.scale import robocrys_on_ray
 
-        results = robocrys_on_ray([r.structure for r in chosen], settings.cache_dir / "text", options.engine)
+        results = robocrys_on_ray([r.structure for r in chosen], settings.cache_dir / "text", engine)
     else:
         results = robocrys_many([r.structure for r in chosen], cache_dir=settings.cache_dir / "text",
                                 n_jobs=options.n_jobs)

@@ -36,7 +36,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 from pymatgen.core import Structure
 from pymatgen.io.vasp import Chgcar, Poscar
-from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from tqdm.auto import tqdm
 
 from matmodal.config import Settings, get_settings
@@ -64,6 +63,7 @@ from matmodal.sources.materials_project import (
     MaterialsProject,
 )
 from matmodal.sources.mirror import MissingDataError
+from matmodal.symmetry import spacegroup_number  # spglib at the project tolerance (matmodal.symmetry.SYMPREC)
 from matmodal.targets import TargetName
 
 NAME = "massa"
@@ -72,7 +72,6 @@ DENSITY_ANY_NAME = "massa_mp_density_any"  # real MP densities, any lattice
 LICENCE = "CC-BY-4.0 (Jain et al. 2013; de Jong et al. 2015)"
 FCC_SPACEGROUPS: tuple[int, ...] = (196, 202, 203, 209, 210, 216, 219, 225, 226, 227, 228)
 MASSA_TARGETS: tuple[TargetName, ...] = (TargetName.e_form, TargetName.e_fermi, TargetName.k_vrh)
-SYMPREC = 0.1  # Å
 IQR_COLUMNS = ("rho_max", "rho_min")
 
 
@@ -86,15 +85,7 @@ class MassaOptions:
     iqr_k: float | None = 1.5  # None: no IQR cleaning
     robocrys: bool = True
     limit: int | None = None  # only the first N candidates by id (quick runs)
-    engine: Engine | None = None  # Ray address / workers for ECD slicing and robocrys (None: serial)
-
-
-def spacegroup_number(structure: Structure) -> int | None:
-    """International space-group number (spglib, symprec 0.1 Å), None when spglib fails."""
-    try:
-        return int(SpacegroupAnalyzer(structure, symprec=SYMPREC).get_space_group_number())
-    except Exception:  # spglib raises on odd cells
-        return None
+    engine: Engine | None = None  # Ray address / workers for ECD slicing and robocrys (None: Engine.from_env())
 
 
 def is_fcc(structure: Structure) -> bool:
@@ -133,8 +124,8 @@ def candidates(
     elastic = mp.elasticity(ids)
     k_map = {row["material_id"]: _k_vrh(row) for row in elastic.to_dict("records")}
     frame["elastic_k_vrh"] = frame["material_id"].map(k_map)
-    frame["k_vrh_release"] = [RELEASE_OLD if mp.offline else "materials.elasticity" if _number(k) is not None
-                              else None for k in frame["elastic_k_vrh"]]
+    release = RELEASE_OLD if mp.offline else "materials.elasticity"
+    frame["k_vrh_release"] = [release if _number(k) is not None else None for k in frame["elastic_k_vrh"]]
     frame["untrusted_moduli"] = frame["material_id"].map(untrusted_moduli(mp, ids))
     return frame
 
@@ -336,7 +327,8 @@ def _assemble(
 ) -> Dataset:
     image_dir = settings.dataset_dir(name) / "ecd"
     issues: list[Issue] = []
-    if options.engine is not None and options.engine.enabled:
+    options = replace(options, engine=options.engine or Engine.from_env())
+    if options.engine.enabled:
         _prerender(list(rows["material_id"]), densities, options, image_dir)
     done = [p for row in tqdm(rows.to_dict("records"), desc="ecd", unit="material")
             if (p := process(row, mp, densities, options, image_dir, issues)) is not None]
