@@ -299,12 +299,9 @@ def _tabular(columns: list[str], items: list[tuple[str, Structure]], recipe: Mod
              cache_dir: Path | None, skipped: dict[str, str]) -> pd.DataFrame:
     keys = [k for k, _ in items]
     if set(columns) <= set(FALLBACK_TABULAR):
-        from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+        from matmodal.symmetry import spacegroup_number
 
-        from matmodal.records import SYMPREC
-
-        return pd.DataFrame({"nsites": [len(s) for _, s in items],
-                             "spg": [SpacegroupAnalyzer(s, symprec=SYMPREC).get_space_group_number() for _, s in items]},
+        return pd.DataFrame({"nsites": [len(s) for _, s in items], "spg": [spacegroup_number(s) for _, s in items]},
                             index=keys)[columns]
     names = sorted({c.rsplit("_", 1)[0] for c in columns})
     frames = [_embeddings(name, items, recipe, cache_dir, skipped) for name in names]

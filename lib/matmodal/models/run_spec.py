@@ -23,7 +23,6 @@ text       ``text_composition`` (costa2025's "Ac Hg 2 Cd 2"), or ``text_robocrys
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,22 +33,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from matmodal import schema
 from matmodal.metrics import regression_metrics
 from matmodal.splits import train_test_split_ids
 
 if TYPE_CHECKING:
     from matmodal.config import Settings
 
-ID = "material_id"
+ID = schema.MATERIAL_ID
 MODALITIES = ("tabular", "image", "text")
 COMBINATIONS: tuple[tuple[str, ...], ...] = (
     ("tabular",), ("image",), ("text",), ("tabular", "image"), ("tabular", "text"),
     ("image", "text"), ("tabular", "image", "text"),
 )
 _PAPER_WORD = {"tabular": "Tabular", "image": "Images", "text": "Text"}
-EMBEDDING_COLUMN = re.compile(r"^[a-z][a-z0-9]*_\d{3}$")
+EMBEDDING_COLUMN = schema.EMBEDDING_COLUMN
 FALLBACK_TABULAR = ("nsites", "spg")
-IMAGE_COLUMN = "image_path"
+IMAGE_COLUMN = schema.IMAGE_PATH
 RESULT = "result.json"
 PREDICTIONS = "predictions.parquet"
 CONFIG = "config.json"
