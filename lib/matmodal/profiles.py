@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from matmodal.config import Profile
 from matmodal.datasets.registry import DatasetName
+from matmodal.schema import TEXT_LEVELS
 
 COMMON = ("mirror", "output_dir", "seed", "profile")  # passed to every notebook by the runner
 
@@ -99,8 +100,8 @@ class MassaTraining(_Section):
     datasets: list[str] | None = None
     targets: dict[str, list[str]] | None = None
     families: list[Literal["clip", "stacked"]] | None = None
-    text_levels: list[Literal["formula", "keywords", "all"]] | None = None
-    clip_text_level: Literal["formula", "keywords", "all"] | None = None
+    text_levels: list[Literal[TEXT_LEVELS]] | None = None
+    clip_text_level: Literal[TEXT_LEVELS] | None = None
     folds: int | None = None
     runs: int | None = None
     head_epochs: int | None = None

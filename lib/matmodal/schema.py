@@ -16,6 +16,7 @@ IMAGE_PATH = "image_path"  # absolute path of the rendered structure PNG (costa2
 ECD_IMAGE = "ecd_image"  # absolute path of the ECD (111) slice PNG (massa2024)
 TEXT_COMPOSITION = "text_composition"  # costa2025's composition string, e.g. "Ac Hg 2 Cd 2"
 TEXT_ROBOCRYS = "text_robocrys"  # robocrystallographer description
+TEXT_LEVELS = ("formula", "keywords", "all")  # massa2024's text levels (Fig. 1d), as spelled in parameters
 EMBEDDING_COLUMN = re.compile(r"^[a-z][a-z0-9]*_\d{3}$")  # structure embeddings: <featuriser>_NNN
 
 
