@@ -107,3 +107,26 @@ def test_study_runs_always_include_the_strong_and_the_control_gbm(caplog):
         "epochs": 8, "dropout": 0.2}
     with pytest.raises(ValueError, match="lr"):
         recipe_for("tabular", {"tabular": {"lr": 1}})
+
+
+def test_ensemble_is_the_mean_of_its_stored_members(mirror_dir, tmp_path):
+    from matmodal.models.ensemble import label as ensemble_label
+    from matmodal.models.ensemble import train_ensemble
+
+    table = tiny_elastic(mirror_dir).table
+    spec = "mean:tabular|gbm:tabular"
+    config = RunConfig("t", "k_vrh", "tabular", model="ensemble", features=("magpie",), extra=(("ensemble.members", spec),))
+    assert config.run_id == "ensemble-magpie__k_vrh__mean.tabular,gbm.tabular__seed0"
+    assert ensemble_label(config.as_dict()) == "Ensemble (mean): mean Tabular + GBM Tabular (Magpie)"
+    with pytest.raises(FileNotFoundError, match="mean:tabular: 0 finished"):
+        train_ensemble(table, config, tmp_path / config.run_id)
+    preds = []
+    for model, transform in (("mean", "none"), ("gbm", "log10")):
+        member = RunConfig("t", "k_vrh", "tabular", model=model, features=("magpie",), target_transform=transform)
+        train_baseline(table, member, tmp_path / member.run_id)
+        (tmp_path / member.run_id / "result.json").write_text('{"status": "ok"}')
+        preds.append(pd.read_parquet(tmp_path / member.run_id / PREDICTIONS)["y_pred"].to_numpy())
+    result = train_ensemble(table, config, tmp_path / config.run_id)
+    saved = pd.read_parquet(tmp_path / config.run_id / PREDICTIONS)
+    np.testing.assert_allclose(saved["y_pred"], (preds[0] + preds[1]) / 2)
+    assert result["members"] == ["mean__k_vrh__tabular__seed0", "gbm-magpie-log10__k_vrh__tabular__seed0"]

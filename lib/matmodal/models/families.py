@@ -1,7 +1,8 @@
 """Model families by name (``RunConfig.model``): how to train one, how to label its table row.
 
-``automm`` (costa2025's AutoGluon MultiModalPredictor), the baselines ``mean`` / ``gbm``, and the
-fusion family ``fusion_gbm`` / ``fusion_mlp`` / ``fusion_late``. Every trainer has the signature
+``automm`` (costa2025's AutoGluon MultiModalPredictor), the baselines ``mean`` / ``gbm``, the
+fusion family ``fusion_gbm`` / ``fusion_mlp`` / ``fusion_late``, and ``ensemble`` (the mean of
+stored member runs). Every trainer has the signature
 ``train(table, config, run_dir, *, cache_dir, keep_model, verbosity, settings) -> result dict``.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from matmodal.models import baselines, fusion
+from matmodal.models import baselines, ensemble, fusion
 from matmodal.models.run_spec import RunConfig, combination_label
 
 
@@ -38,6 +39,7 @@ FAMILIES: dict[str, Family] = {
     "automm": Family(_train_automm, _automm_label),
     **{name: Family(baselines.train_baseline, baselines.label) for name in baselines.BASELINES},
     **{name: Family(fusion.train_fusion, fusion.label) for name in fusion.FAMILIES},
+    "ensemble": Family(ensemble.train_ensemble, ensemble.label),
 }
 
 

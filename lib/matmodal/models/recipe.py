@@ -62,14 +62,15 @@ def study_configs(
     available_features: Sequence[str] = (), strong_features: Sequence[str] = STRONG_FEATURES,
     control_features: Sequence[str] = ("magpie",), fusion: Sequence[str] = (),
     fusion_combinations: Sequence[str | Sequence[str]] = (), fusion_recipe: Mapping[str, Any] | None = None,
-    log_targets: Sequence[str] = (), automm_log_targets: Sequence[str] = (),
+    log_targets: Sequence[str] = (), automm_log_targets: Sequence[str] = (), ensembles: Sequence[str] = (),
 ) -> list[RunConfig]:
     """Seed by seed, per target: ``mean``; ``gbm`` on the tabular features (``base["features"]``);
     ``gbm`` on ``strong_features`` (CHGNet + Magpie) and on ``control_features`` (no CHGNet) when
     built and different; the fusion families; then the AutoMM combinations with their recipe.
     ``log_targets`` get ``target_transform="log10"`` in the baselines and fusion runs,
     ``automm_log_targets`` in the AutoMM runs (AutoMM standardises labels itself; on validation
-    log10 did not help it, see docs/training.md)."""
+    log10 did not help it, see docs/training.md). ``ensembles`` (``"gbm:tabular|automm:tabular+text"``,
+    :mod:`matmodal.models.ensemble`) come last, after their members."""
     base = {k: v for k, v in base.items() if k in _CONFIG_FIELDS}
     features = tuple(base.get("features", ()))
     extra_gbm = []
@@ -95,4 +96,6 @@ def study_configs(
             automm = {**shared, "target_transform": "log10" if target in automm_log_targets else "none"}
             configs += [RunConfig(dataset, target, parse_combination(c), **{**automm, **recipe_for(c, recipe or {})})
                         for c in combinations]
+            configs += [RunConfig(dataset, target, ("tabular",), model="ensemble",
+                                  **{**shared, "extra": (("ensemble.members", spec),)}) for spec in ensembles]
     return configs

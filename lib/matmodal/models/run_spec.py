@@ -141,6 +141,8 @@ class RunConfig:
     @property
     def run_id(self) -> str:
         combo = "tabular" if self.model in ("mean", "gbm") else self.combination
+        if self.model == "ensemble":  # its members name it
+            combo = str(dict(self.extra).get("ensemble.members", "")).replace("|", ",").replace(":", ".")
         used = self.features and "tabular" in self.modalities and self.model != "mean"
         features = f"-{'+'.join(self.features)}" if used else ""
         log = "-log10" if self.target_transform == "log10" else ""
