@@ -198,3 +198,35 @@ def test_full_profile_on_a_small_sample_writes_under_full(mirror_dir, tmp_path):
     assert (tables / "table2_mae.csv").exists() and (tables / "figure4_heatmaps.png").exists()
     assert not (tmp_path / "paper_figures/costa2025/quick").exists()
     assert (tmp_path / "outputs/notebooks/full/05_evaluation.html").exists()
+
+
+def _code_line(stem: str, needle: str) -> str:
+    import jupytext
+
+    lines = [line for cell in jupytext.read(NOTEBOOKS / f"{stem}.py").cells if cell.cell_type == "code"
+             for line in cell.source.splitlines() if needle in line]
+    assert len(lines) == 1, (stem, needle, lines)
+    return lines[0]
+
+
+def test_notebook_02_shows_the_table_without_its_embedding_columns(mirror_dir):
+    """The display line used `c[-4:].isdigit()`, False for "_000": every magpie_NNN column was shown."""
+    from matmodal.schema import embedding_columns
+    from tests.grid_fixtures import tiny_elastic
+
+    first = tiny_elastic(mirror_dir).table
+    assert len(embedding_columns(first.columns)) > 100  # Magpie: magpie_000 ... (real dataset columns)
+    namespace = {"first": first, "embedding_columns": embedding_columns}
+    shown = eval(_code_line("02_dataset_construction", "first.drop(").split("  #")[0], namespace)
+    assert not embedding_columns(shown.columns)
+    assert {"material_id", "formula", "k_vrh"} <= set(shown.columns)
+
+
+def test_notebook_03_sections_are_numbered_in_order():
+    import re
+
+    import jupytext
+
+    headings = [m.group(1) for cell in jupytext.read(NOTEBOOKS / "03_ecd_slicing.py").cells if cell.cell_type == "markdown"
+                for m in re.finditer(r"^## (\d+) ·", cell.source, re.MULTILINE)]
+    assert headings == [str(i) for i in range(1, len(headings) + 1)] and len(headings) >= 4
