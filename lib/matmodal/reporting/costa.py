@@ -55,8 +55,9 @@ def compare(summary: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.
 
 
 def row_order(labels: Sequence[str]) -> list[str]:
-    """Baselines first, then the paper's combination order."""
-    order = [*BASELINE_LABELS.values(), *(combination_label(c) for c in COMBINATIONS)]
+    """Baselines first (also those named by their features), then the paper's combination order."""
+    named = sorted(x for x in set(labels) if str(x).startswith("Baseline:") and x not in BASELINE_LABELS.values())
+    order = [*BASELINE_LABELS.values(), *named, *(combination_label(c) for c in COMBINATIONS)]
     return [x for x in order if x in set(labels)] + sorted(set(labels) - set(order))
 
 
