@@ -210,10 +210,12 @@ def train_fusion(table: pd.DataFrame, config: RunConfig, run_dir: Path, *, cache
     raw, curve, fitted = fusion_predict(views, config)
     pred = TargetTransform(config.target_transform).inverse(raw)
     write_predictions(split, pred, config, run_dir)
-    encoders = {m: ENCODERS[m] for m in config.modalities}
+    featurisers = sorted({c.rsplit("_", 1)[0] for c in split.columns.get("tabular", [])})
+    encoders = {**ENCODERS, "tabular": f"{features_label(featurisers)} (frozen)"}
+    pretrained = {m: m != "tabular" or "chgnet" in featurisers for m in config.modalities}  # CHGNet: MPtrj
     return run_summary(split, pred, config, started, settings, features_s=round(features_s, 2),
-                       backbones={m: {"kind": m, "name": encoders[m], "path": None, "pretrained": m != "tabular",
+                       backbones={m: {"kind": m, "name": encoders[m], "path": None, "pretrained": pretrained[m],
                                       "source": "frozen"} for m in config.modalities},
-                       pretrained={m: m != "tabular" for m in config.modalities},
+                       pretrained=pretrained,
                        n_features={m: int(v.shape[1]) for m, v in views.fit.items()},
                        fitted=fitted, learning_curve=write_curve(curve, run_dir))
