@@ -126,3 +126,15 @@ def test_executed_notebooks_have_no_stderr_noise(path):
         pytest.skip("no executed notebooks under outputs/notebooks/ (run ./run_all.sh)")
     noise = q.stderr_outputs(path)
     assert not noise, f"{path}: stderr in cell {noise[0][0]}: {noise[0][1][:500]}"
+
+
+def test_stdout_to_stderr_moves_python_and_c_level_writes(capfd):
+    import os
+
+    with q.stdout_to_stderr():
+        print("CHGNet v0.3.0 initialized with 412,525 parameters")  # what CHGNet prints on load
+        os.write(1, b"a C-level write to fd 1\n")
+    print("material_id,prediction")
+    out, err = capfd.readouterr()
+    assert out == "material_id,prediction\n"
+    assert "CHGNet v0.3.0 initialized" in err and "a C-level write to fd 1" in err
