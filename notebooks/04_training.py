@@ -52,6 +52,7 @@ log_targets = []  # targets fitted as log10 (moduli), back-transformed before ev
 fusion = []  # fusion families: fusion_gbm, fusion_mlp, fusion_late
 fusion_combinations = ["tabular+text", "tabular+image", "tabular+image+text"]
 fusion_recipe = {}  # RunConfig fields of the fusion runs (the MLP's epochs, learning_rate, layers, ...)
+ensembles = []  # unweighted means of finished runs, e.g. "gbm:tabular|automm:tabular+text" (run after their members)
 parallel = 1  # >1: that many runs at once on Ray
 torch_threads = 1  # torch intra-op threads (0: torch's default); 1 is fastest on a shared 2-core CPU
 keep_models = "first_seed"  # all | first_seed | none
@@ -86,7 +87,7 @@ for name in datasets:
                             available_features=embedding_prefixes(dataset.table), strong_features=strong_features,
                             control_features=control_features, fusion=fusion,
                             fusion_combinations=fusion_combinations, fusion_recipe=fusion_recipe,
-                            log_targets=log_targets)
+                            log_targets=log_targets, ensembles=ensembles)
     start = time.perf_counter()
     results[name] = run_grid(configs, dataset.table, runs_root, parallel=parallel, keep_models=keep_models,
                              cache_dir=settings.cache_dir, verbosity=0, torch_threads=torch_threads or None)

@@ -87,6 +87,7 @@ class Training(_Section):
     fusion: list[Literal["fusion_gbm", "fusion_mlp", "fusion_late"]] | None = None
     fusion_combinations: list[str] | None = None
     fusion_recipe: dict[str, float | int | str] | None = None
+    ensembles: list[str] | None = None  # "family:modalities|family:modalities" (mean of stored runs)
 
 
 class Evaluation(_Section):
