@@ -112,6 +112,36 @@ def compare(name: str, reference: VolumetricData, ours: VolumetricData, ref_ecd:
     }
 
 
+THROUGHPUT_IDS = ("mp-1002206", "mp-1002165", "mp-10020", "mp-1000", "mp-22903", "mp-1001789", "mp-1002124",
+                  "mp-1001916")  # SiC GeC ScC BaTe RbI IrC HfC HfN: 2-atom FCC cells, none spin-polarised
+
+
+def throughput(settings: Settings, calc: dft.DftSettings, workers: int, n: int) -> None:
+    """Materials per minute, serially and as Ray tasks on ``workers`` local CPUs (fresh caches)."""
+    import tempfile
+    import time
+
+    from matmodal.parallel import Engine, shutdown
+    from matmodal.sources.materials_project import MaterialsProject
+
+    mp = MaterialsProject(settings)
+    source = ChargeDensitySource(settings, structures=mp)
+    ids = list(THROUGHPUT_IDS[:n])
+    mp.prefetch_structures(ids)
+    structures = [source.chgcar(mid).structure for mid in ids]
+    for engine in (Engine(), Engine(workers=workers)):
+        with tempfile.TemporaryDirectory(prefix="dft-throughput-") as cache:
+            start = time.perf_counter()
+            infos = dft.compute_many(structures, calc, engine, cache_dir=Path(cache))
+            wall = time.perf_counter() - start
+        failed = [i["error"] for i in infos if "error" in i]
+        each = [i["wall_s"] for i in infos if "wall_s" in i]
+        print(f"{engine.describe()}: {len(structures)} densities in {wall:.1f} s = "
+              f"{60 * len(structures) / wall:.2f} per min (per calculation {min(each):.1f}-{max(each):.1f} s; "
+              f"{len(failed)} failed {failed})", flush=True)
+    shutdown()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "mirror")
@@ -124,10 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None, help="cache dir (default: Settings.cache_dir)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--throughput", type=int, default=0, metavar="N",
+                        help="instead: time N densities serially and on --workers Ray workers")
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     settings = Settings(mirror_dir=args.mirror, **({"cache_dir": args.cache} if args.cache else {}))
     calc = dft.DftSettings(mode=args.mode, cutoff=args.cutoff, kpoint_density=args.kpoint_density)
     ecd = EcdSettings(pixels=args.pixels)
+    if args.throughput:
+        throughput(settings, calc, args.workers, args.throughput)
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
 

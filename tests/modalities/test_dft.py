@@ -104,6 +104,10 @@ def test_settings_change_is_a_cache_miss(si_structure, tmp_path):
     other = dft.compute_density(si_structure, replace(coarse, smearing=0.2), cache_dir=tmp_path)[1]
     assert first["cache"] == other["cache"] == "miss" and first["cache_dir"] != other["cache_dir"]
     assert dft.compute_density(si_structure, coarse, cache_dir=tmp_path)[1]["cache"] == "hit"
+    # many structures (serial engine here; Ray tasks with matmodal.parallel.Engine(workers=N)), failures named
+    tc = Structure(Lattice.cubic(3.9), ["Tc"], [[0, 0, 0]])
+    many = dft.compute_many([si_structure, tc], coarse, cache_dir=tmp_path)
+    assert many[0]["cache"] == "hit" and many[1] == {"error": "Tc: no GPAW PBE PAW setup for Tc (gpaw-data)"}
 
 
 def test_predict_builds_ecd_images_from_computed_densities(si_structure, tmp_path, monkeypatch, capsys):

@@ -525,6 +525,29 @@ def ecd_column(items: Sequence[tuple[str, Structure]], recorded: dict[str, Any] 
     return paths
 
 
+# -- many structures (Ray) ----------------------------------------------------------------------
+def _density_task(job: tuple[Structure, DftSettings, str]) -> dict[str, Any]:
+    """One calculation (a Ray task): its provenance, or ``{"error": reason}``."""
+    structure, settings, cache_dir = job
+    try:
+        return density_grids(structure, settings, cache_dir=Path(cache_dir))[1]
+    except (DftError, KeyError, ValueError) as error:
+        return {"error": f"{structure.composition.reduced_formula}: {error}"}
+
+
+def compute_many(structures: Sequence[Structure], settings: DftSettings | None = None, engine: Any = None,
+                 cache_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Densities of many structures, one calculation per Ray task (threads pinned to 1 by
+    :data:`matmodal.parallel.WORKER_ENV`) when ``engine`` (a :class:`matmodal.parallel.Engine`) is
+    enabled, else serially; into the cache (on a cluster: a shared ``cache_dir``). Returns each
+    calculation's provenance in input order (``{"error": ...}`` for a failure)."""
+    from matmodal.parallel import parallel_map
+
+    settings = settings or DftSettings()
+    folder = str(cache_folder(structures[0], settings, cache_dir).parents[1]) if structures else ""
+    return parallel_map(_density_task, [(s, settings, folder) for s in structures], engine, chunksize=1)
+
+
 # -- command line -------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m matmodal.modalities.ecd.dft STRUCTURE... --out DIR``: density (cached) and ECD
