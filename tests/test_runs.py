@@ -86,14 +86,14 @@ def test_predict_builds_the_same_modalities_for_a_new_cif(grid_root, mirror_dir,
     from matmodal.predict import predict
     from matmodal.sources.materials_project import MaterialsProject
 
-    root, grid, _, _ = grid_root
+    root, grid, dataset, _ = grid_root
     config = next(c for c in grid.configs() if c.combination == "tabular+text")
     stored = pd.read_parquet(run_dir(root, config) / "predictions.parquet").iloc[0]
     structure = MaterialsProject(Settings(mirror_dir=mirror_dir)).structure(stored["material_id"])
     path = tmp_path / f"{stored['material_id']}.cif"
     structure.to(filename=str(path))
-    out = predict(run_dir(root, config), [path], work_dir=tmp_path / "work")
-    assert list(out.columns) == ["material_id", "input", "target", "prediction", "unit", "run_id"]
+    out = predict(run_dir(root, config), [path], dataset_dir=dataset.folder, work_dir=tmp_path / "work").frame
+    assert {"material_id", "input", "target", "prediction", "unit", "run_id"} <= set(out.columns)
     assert out.loc[0, "target"] == "k_vrh" and out.loc[0, "unit"] == "GPa"
     assert out.loc[0, "prediction"] == pytest.approx(stored["y_pred"], rel=1e-4)
 
@@ -108,9 +108,9 @@ def test_predict_reads_cif_poscar_and_alexandria_json(mirror_dir, tmp_path):
     (tmp_path / "dump.json").write_text(json.dumps({"entries": entries}))
     structure = Structure.from_dict(entries[0]["structure"])
     structure.to(filename=str(tmp_path / "POSCAR"))
-    found = read_structures([tmp_path / "dump.json", tmp_path / "POSCAR"])
-    assert [name for name, _, _ in found][:2] == [e["data"]["mat_id"] for e in entries]
-    assert found[2][0] == "POSCAR" and found[2][1].composition == structure.composition
+    found, skipped = read_structures([tmp_path / "dump.json", tmp_path / "POSCAR"])
+    assert [s.name for s in found][:2] == [e["data"]["mat_id"] for e in entries] and not skipped
+    assert found[2].name == "POSCAR" and found[2].structure.composition == structure.composition
 
 
 @pytest.mark.slow
