@@ -181,7 +181,7 @@ def valence_table(symbol: str) -> float:
 
 def estimate_seconds(structure: Structure, settings: DftSettings | None = None) -> float:
     """A rough wall-time estimate (s, one core) of :func:`compute_density` for ``structure``;
-    calibrated on this project's measurements (docs/dft.md), good to a factor of ~3."""
+    calibrated on this project's measurements (docs/dft.md), good to a factor of ~2."""
     settings = settings or DftSettings()
     nk = irreducible_kpoints(structure, kpoint_grid(structure, settings.kpoint_density))
     electrons = float(sum(valence_table(site.specie.symbol) for site in structure))
@@ -340,7 +340,9 @@ def _store(folder: Path, grids: dict[str, np.ndarray], info: dict[str, Any]) -> 
     with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz", delete=False) as handle:
         np.savez_compressed(handle, **grids)
     Path(handle.name).replace(folder / "density.npz")
-    (folder / "info.json").write_text(json.dumps(info, indent=1))
+    tmp = folder / "info.json.tmp"
+    tmp.write_text(json.dumps(info, indent=1))
+    tmp.replace(folder / "info.json")
 
 
 def density_grids(structure: Structure, settings: DftSettings | None = None, *, cache_dir: Path | None = None,
