@@ -101,6 +101,10 @@ def robocrys(args: argparse.Namespace) -> None:
           f"identical results: {same}/{len(structures)}")
     for name, wall in times.items():
         print(f"  {name}: {wall:.1f} s ({wall / len(structures):.2f} s/structure)")
+    for structure, a, b in zip(structures, serial, parallel, strict=True):
+        if a != b:
+            print(f"  differs: {structure.composition.reduced_formula} ({len(structure)} sites): serial failure "
+                  f"{a[1]!r}, ray failure {b[1]!r}, texts {'equal' if a[0] == b[0] else 'differ'}")
 
 
 def main() -> None:
