@@ -28,6 +28,7 @@ targets = {"mp_elastic": ["k_vrh"], "alexandria": ["e_form"], "massa": ["k_vrh"]
 families = ["clip", "stacked"]  # also: stacked_random, clip_towers, clip_towers_unaligned, clip_towers_random
 towers = "finetune"  # stacked model: finetune (backbones unfrozen in the full stage) or frozen (cached features)
 tower_clip = {}  # TowerClipSpec fields of the CLIP-style families, e.g. align_epochs, projection_dim
+feature_cache = ""  # frozen-tower features file shared by runs ("": in memory only)
 text_levels = ["formula"]  # formula, keywords, all: one protocol per level (rows with that text)
 clip_text_level = "all"  # massa2024 CLIP uses "All"; falls back to text_levels[0] when no row has it
 folds = 5
@@ -51,6 +52,7 @@ torch_threads = 2  # torch intra-op threads (0: torch's default)
 # %%
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -76,7 +78,8 @@ settings, layout = matmodal.setup(profile=profile, mirror=mirror, output_dir=out
 out = layout.massa_scores_dir
 out.mkdir(parents=True, exist_ok=True)
 specs = model_specs(profile, image_size, small, max_text_length, text_layers or None, seed, tower_clip)
-features = FeatureCache(init_seed=seed) if towers == "frozen" else None
+cache_file = Path(feature_cache) if feature_cache else None
+features = FeatureCache(init_seed=seed, path=cache_file) if towers == "frozen" else None
 train = TrainConfig(stages=(StageConfig("head", head_epochs, lr_head), StageConfig("full", full_epochs, lr_full)),
                     batch_size=batch_size, patience=patience, device=device)
 protocol = ProtocolConfig(n_folds=folds, runs=runs, split_seed=seed, seed=seed)

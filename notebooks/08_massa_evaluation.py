@@ -63,23 +63,34 @@ backbones
 
 # %%
 written = []
+stacked_families = [f for f in ("stacked", "stacked_random") if len(summary) and f in set(summary.family)]
 for (dataset, target), _ in summary.groupby(["dataset", "target"]) if len(summary) else []:
-    table = mp.stage_table(summary, dataset, target)
-    long = summary[(summary.dataset == dataset) & (summary.target == target)]
-    written += mp.write(table, long, figures, f"stages_{dataset}_{target}",
-                        f"{dataset} {target}: R² / RMSE per stage, mean ± sd over runs (paper: massa2024 Fig. 2, ECD)")
-    display(table)  # noqa: F821 (IPython)
+    for family in stacked_families:
+        table = mp.stage_table(summary, dataset, target, family)
+        long = summary[(summary.dataset == dataset) & (summary.target == target)
+                       & summary.family.isin([family, "baseline"])]
+        suffix = "" if family == "stacked" else f"_{family}"
+        written += mp.write(table, long, figures, f"stages_{dataset}_{target}{suffix}",
+                            f"{dataset} {target} ({family}): R² / RMSE per stage, mean ± sd over runs "
+                            "(paper: massa2024 Fig. 2, ECD)")
+        display(table)  # noqa: F821 (IPython)
 
 # %% [markdown]
 # ## CLIP per run (massa2024 Table 1 layout)
 
 # %%
-for (dataset, target), _ in scores[scores.family == "clip"].groupby(["dataset", "target"]) if len(scores) else []:
-    table = mp.clip_table(scores, dataset, target)
-    long = summary[(summary.dataset == dataset) & (summary.target == target) & (summary.family == "clip")]
-    written += mp.write(table, long, figures, f"clip_{dataset}_{target}",
-                        f"CLIP on {dataset} {target}: validation-folds average and test per run (paper: Table 1)")
+clip_families = scores[scores.family.str.startswith("clip")] if len(scores) else pd.DataFrame()
+for (dataset, target, family), _ in clip_families.groupby(["dataset", "target", "family"]) if len(clip_families) else []:
+    table = mp.clip_table(scores, dataset, target, family)
+    long = summary[(summary.dataset == dataset) & (summary.target == target) & (summary.family == family)]
+    stem = f"clip_{dataset}_{target}" + ("" if family == "clip" else f"_{family}")
+    written += mp.write(table, long, figures, stem,
+                        f"{family} on {dataset} {target}: validation-folds average and test per run (paper: Table 1)")
     display(table)  # noqa: F821
+alignment = mp.alignment_table(scores) if len(scores) else pd.DataFrame()
+if len(alignment):  # what the contrastive alignment of the CLIP-style towers did (validation rows)
+    alignment.round(4).to_csv(figures / "clip_towers_alignment.csv", index=False)
+    display(alignment.round(3))  # noqa: F821
 
 # %% [markdown]
 # ## Hyper-parameter trials with CLIP (massa2024 Table 2 layout)

@@ -73,3 +73,23 @@ def test_trial_table_puts_hyper_parameters_and_paper_beside_ours(experiment, tmp
     assert "| T#4 " in md.read_text() and "T\\#4" in tex.read_text()
     with pytest.raises(ValueError, match="no CLIP trial scores"):
         mp.trial_table(frames[0], "g_vrh")
+
+
+def test_alignment_table_reports_retrieval_of_the_aligned_tower_families(experiment):
+    from matmodal.models.clip import TowerClipSpec
+    from matmodal.models.stacked import WHEEL, ImageSpec, TextSpec
+    from matmodal.protocols import FeatureCache, tower_clip_trainer
+
+    torch.set_num_threads(1)
+    train = TrainConfig(stages=(StageConfig("head", 1, 1e-3),), batch_size=8)
+    image, text = ImageSpec("efficientnet_lite0", image_size=32, checkpoint=WHEEL), TextSpec("minilm", max_length=8)
+    cache = FeatureCache()
+    trainers = {name: tower_clip_trainer(TowerClipSpec(projection_dim=8, align_epochs=epochs), image, text,
+                                         "formula", train, cache, name)
+                for name, epochs in (("clip_towers", 3), ("clip_towers_unaligned", 0))}
+    scores = run_protocol(experiment, trainers, ProtocolConfig(n_folds=2), log=lambda _: None)
+    table = mp.alignment_table(scores)
+    assert list(table.family) == ["clip_towers"] and table.fold_models.iloc[0] == 2  # unaligned: no row
+    assert table.val_chance.iloc[0] == pytest.approx(1 / 13, abs=0.01)  # 2 folds of the 26 training rows
+    assert table.val_top1_after.iloc[0] >= table.val_top1_before.iloc[0]
+    assert mp.clip_table(scores, "mirror-ecd", "k_vrh", "clip_towers").index.name.startswith("clip_towers")

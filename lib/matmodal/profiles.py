@@ -100,7 +100,11 @@ class MassaTraining(_Section):
     cache_dir: str | None = None
     datasets: list[str] | None = None
     targets: dict[str, list[str]] | None = None
-    families: list[Literal["clip", "stacked"]] | None = None
+    families: list[Literal["clip", "stacked", "stacked_random", "clip_towers", "clip_towers_unaligned",
+                           "clip_towers_random"]] | None = None  # matmodal.protocols.FAMILIES
+    towers: Literal["finetune", "frozen"] | None = None
+    tower_clip: dict[str, float] | None = None  # TowerClipSpec fields
+    feature_cache: str | None = None
     text_levels: list[Literal[TEXT_LEVELS]] | None = None
     clip_text_level: Literal[TEXT_LEVELS] | None = None
     folds: int | None = None

@@ -336,10 +336,17 @@ class FeatureCache:
     their features are fixed too. Keys: ``repr`` of the spec + the image path or the text.
     """
 
-    def __init__(self, init_seed: int = 0, batch_size: int = 32) -> None:
-        self.init_seed, self.batch_size = init_seed, batch_size
+    def __init__(self, init_seed: int = 0, batch_size: int = 32, path: Path | None = None) -> None:
+        """``path``: a file the features persist in (loaded when it exists, rewritten when new ones
+        are computed), so separate runs share one extraction; key it by the settings yourself."""
+        self.init_seed, self.batch_size, self.path = init_seed, batch_size, path
         self._rows: dict[tuple[str, str], np.ndarray] = {}
         self._info: dict[str, dict[str, Any]] = {}
+        if path is not None and path.exists():
+            saved = torch.load(path, weights_only=False)  # our own cache file
+            if saved["init_seed"] != init_seed:
+                raise ValueError(f"feature cache {path} holds init seed {saved['init_seed']}, not {init_seed}")
+            self._rows, self._info = saved["rows"], saved["info"]
 
     def _get(self, spec: Any, inputs: Sequence[str], compute: Callable[[list[str]], tuple[np.ndarray, dict]],
              ) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -351,6 +358,9 @@ class FeatureCache:
                 values, info = compute(todo)
             self._rows.update({(key, x): v for x, v in zip(todo, values, strict=True)})
             self._info[key] = info
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                torch.save({"init_seed": self.init_seed, "rows": self._rows, "info": self._info}, self.path)
         return torch.tensor(np.stack([self._rows[(key, x)] for x in inputs])), self._info[key]
 
     def images(self, experiment: Experiment, spec: Any) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -455,6 +465,28 @@ def tower_clip_trainer(spec: Any, image_spec: Any, text_spec: Any, level: str, t
         return [StagePrediction(family, "clip", level, pred, {**_flat_info(model), **info, **record})]
 
     return trainer
+
+
+def validation_search(experiment: Experiment, candidates: dict[str, dict[str, Trainer]], config: ProtocolConfig,
+                      log: Callable[[str], None] = print) -> pd.DataFrame:
+    """Hyper-parameter search on the validation folds of the training split: mean ± sd over
+    folds × runs of the validation R²/RMSE/MAE per (candidate, family, stage, text level).
+
+    The test rows are scored by :func:`run_protocol` but dropped here before anything is
+    summarised, so no choice made from this table can have seen them; the training fits never
+    see them either (they are neither fitting nor validation rows).
+    """
+    frames = []
+    for name, trainers in candidates.items():
+        start = time.perf_counter()
+        frame = run_protocol(experiment, trainers, config, log=lambda m: None)
+        frames.append(frame[frame.split == "val"].assign(candidate=name))
+        log(f"{name}: {time.perf_counter() - start:.0f} s")
+    scores = pd.concat(frames, ignore_index=True)
+    keys = ["candidate", "family", "stage", "text_level"]
+    stats = scores.groupby(keys)[["r2", "rmse", "mae"]].agg(["mean", "std"])
+    stats.columns = [f"val_{m}_{s if s == 'mean' else 'sd'}" for m, s in stats.columns]
+    return stats.reset_index().sort_values(["family", "stage", "val_r2_mean"], ascending=[True, True, False])
 
 
 FAMILIES = ("clip", "stacked", "stacked_random", "clip_towers", "clip_towers_unaligned", "clip_towers_random")

@@ -315,8 +315,12 @@ def text_embeddings(spec: TextSpec, texts: list[str], batch_size: int = 32) -> t
     model, tokenizer, info = build_text_backbone(spec)
     model.eval()
     ids, mask = tokenizer.encode(list(texts), spec.max_length)
-    chunks = [mean_pool(model(input_ids=ids[i:i + batch_size], attention_mask=mask[i:i + batch_size])
-                        .last_hidden_state, mask[i:i + batch_size]) for i in range(0, len(texts), batch_size)]
+    chunks = []
+    for i in range(0, len(texts), batch_size):
+        width = max(int(mask[i:i + batch_size].sum(1).max()), 1)  # drop all-padding columns: same result
+        batch_ids, batch_mask = ids[i:i + batch_size, :width], mask[i:i + batch_size, :width]
+        hidden = model(input_ids=batch_ids, attention_mask=batch_mask).last_hidden_state
+        chunks.append(mean_pool(hidden, batch_mask))
     return torch.cat(chunks).numpy(), info
 
 

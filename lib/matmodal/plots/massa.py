@@ -124,9 +124,13 @@ def _digits(target: str) -> int:
     return 1 if UNITS.get(target) == "GPa" else 3
 
 
-def stage_table(summary: pd.DataFrame, dataset: str, target: str) -> pd.DataFrame:
-    """Fig. 2 layout for one dataset/target: rows (text level, stage), columns = splits (ours, paper)."""
-    ours = summary[(summary.dataset == dataset) & (summary.target == target)]
+def stage_table(summary: pd.DataFrame, dataset: str, target: str, family: str = "stacked") -> pd.DataFrame:
+    """Fig. 2 layout for one dataset/target: rows (text level, stage), columns = splits (ours, paper).
+
+    ``family``: the stacked family shown (``stacked``, or a control such as ``stacked_random``);
+    the mean baseline is always kept."""
+    ours = summary[(summary.dataset == dataset) & (summary.target == target)
+                   & summary.family.isin([family, "baseline"])]
     paper = paper_stacked()
     paper = paper[paper.target == target]
     rows = {}
@@ -147,9 +151,11 @@ def stage_table(summary: pd.DataFrame, dataset: str, target: str) -> pd.DataFram
     return table
 
 
-def clip_table(scores: pd.DataFrame, dataset: str, target: str) -> pd.DataFrame:
-    """Table 1 layout: per run the validation-folds average and test, then the mean; paper beside."""
-    part = scores[(scores.dataset == dataset) & (scores.target == target) & (scores.family == "clip")]
+def clip_table(scores: pd.DataFrame, dataset: str, target: str, family: str = "clip") -> pd.DataFrame:
+    """Table 1 layout: per run the validation-folds average and test, then the mean; paper beside.
+
+    ``family``: ``clip`` (massa2024's CLIP) or a CLIP-style family such as ``clip_towers``."""
+    part = scores[(scores.dataset == dataset) & (scores.target == target) & (scores.family == family)]
     per_run = part.groupby(["run", "split"])[["r2", "rmse"]].mean()
     paper = paper_clip()
     paper = paper[paper.target == target].set_index(["run", "split"])
@@ -170,7 +176,7 @@ def clip_table(scores: pd.DataFrame, dataset: str, target: str) -> pd.DataFrame:
             f"{mean.r2.mean():.2f}±{mean.r2.std(ddof=1) if len(mean) > 1 else 0:.2f} / {mean.rmse.mean():.{digits}f}",
             "paper R² / RMSE": "–" if ref is None else f"{ref.r2:.2f} / {ref.rmse:g}"}
     table = pd.DataFrame(rows).T
-    table.index.name = f"CLIP {LABELS.get(target, target)} [{UNITS.get(target, '')}]"
+    table.index.name = f"{family} {LABELS.get(target, target)} [{UNITS.get(target, '')}]"
     return table
 
 
@@ -221,17 +227,37 @@ def cross_table(summary: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     return table
 
 
+def alignment_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """What the contrastive alignment of the CLIP-style families did, per dataset/target/family:
+    validation image→text top-1 retrieval before/after (chance = 1/n_val) and the last
+    alignment loss, mean over runs × folds (one row per fold model in ``scores``' train split)."""
+    if "aligned" not in scores.columns:
+        return pd.DataFrame()
+    part = scores[(scores.split == "train") & scores.aligned.eq(True)].copy()
+    if part.empty:
+        return pd.DataFrame()
+    part["last_align_loss"] = part.align_curve.map(lambda c: json.loads(c)[-1] if json.loads(c) else np.nan)
+    columns = ["val_top1_before", "val_top1_after", "val_chance", "last_align_loss"]
+    table = part.groupby(["dataset", "target", "family", "text_level"])[columns].mean()
+    table["fold_models"] = part.groupby(["dataset", "target", "family", "text_level"]).size()
+    return table.reset_index()
+
+
 def write(table: pd.DataFrame, long: pd.DataFrame, folder: Path, stem: str, caption: str) -> list[Path]:
     """CSV (numbers), Markdown and LaTeX of a display table (see :func:`matmodal.evaluation.write_table`)."""
     return write_table(long, table, folder, stem, caption)
 
 
-def stage_bars(summary: pd.DataFrame, dataset: str, targets: Sequence[str], metric: str = "r2") -> Figure:
-    """R² (or RMSE) per stage and split, error bars = sd over runs; paper Fig. 2 values as crosses."""
+def stage_bars(summary: pd.DataFrame, dataset: str, targets: Sequence[str], metric: str = "r2",
+               family: str = "stacked") -> Figure:
+    """R² (or RMSE) per stage and split, error bars = sd over runs; paper Fig. 2 values as crosses.
+
+    Bars: the mean baseline, ``family``'s stages and massa2024's CLIP when present."""
     fig, axes = plt.subplots(1, len(targets), figsize=(6.4 * len(targets), 4.2), squeeze=False)
     paper = paper_stacked()
     for ax, target in zip(axes[0], targets, strict=True):
         part = summary[(summary.dataset == dataset) & (summary.target == target)
+                       & summary.family.isin([family, "baseline", "clip"])
                        & summary.split.isin(["train", "val", "test"])].copy()
         part["model"] = part.stage + part.text_level.map(lambda t: f"\n({t})" if t else "")
         order = sorted(part.model.unique(), key=lambda m: STAGE_ORDER.index(m.split("\n")[0]))
