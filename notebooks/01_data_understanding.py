@@ -19,8 +19,8 @@
 
 # %% tags=["parameters"]
 mirror = "../../shared/mirror"  # local mirror directory; empty string: download from the sources
-source = "alexandria"  # alexandria or mp_elastic
-sample_size = 0  # 0: every entry; N: seeded reservoir sample of N Alexandria entries
+source = "alexandria"  # alexandria, mp_elastic or mp_summary (MP summary data, costa2025 scale)
+sample_size = 0  # 0: every entry; N: seeded reservoir sample of N entries (mp_summary: 0 means 1000)
 seed = 0
 output_dir = "../outputs"
 profile = "quick"  # passed by run_all.sh (quick, full, paper)
@@ -55,6 +55,15 @@ if source == "alexandria":
     print("data fields seen in this sample:", keys)
     records = [from_alexandria(e, "sample", i)[0] for i, e in enumerate(entries)]
     targets = COSTA_TARGETS
+elif source == "mp_summary":
+    from matmodal.datasets import mp_summary
+
+    rows = list(MaterialsProject(settings).summary_rows(sample=sample_size or mp_summary.DEFAULT_SAMPLE, seed=seed))
+    print(json.dumps({k: v for k, v in rows[0].items() if k != "cif"}, indent=1))
+    records = [mp_summary.from_mp_summary(row, "mp_summary", i)[0] for i, row in enumerate(rows)]
+    targets = mp_summary.SUMMARY_TARGETS
+    print("costa2025 targets this source lacks:",
+          "; ".join(f"{k} ({v})" for k, v in mp_summary.MISSING_TARGETS.items()))
 else:
     frame = MaterialsProject(settings).elasticity()
     print(frame.drop(columns=["cif", "structure"]).head())

@@ -31,7 +31,7 @@ class _Section(BaseModel):
 
 
 class DataUnderstanding(_Section):
-    source: Literal["alexandria", "mp_elastic"] | None = None
+    source: Literal["alexandria", "mp_elastic", "mp_summary"] | None = None
     sample_size: int | None = None
 
 
