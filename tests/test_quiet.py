@@ -155,3 +155,15 @@ def test_stdout_to_stderr_moves_python_and_c_level_writes(capfd):
     out, err = capfd.readouterr()
     assert out == "material_id,prediction\n"
     assert "CHGNet v0.3.0 initialized" in err and "a C-level write to fd 1" in err
+
+
+def test_automm_text_augmentation_is_off_without_nltk_data(tmp_path):
+    """AutoMM's synonym augmentation (texts over 10 words) raises LookupError without nltk's corpora:
+    runs then train without text augmentation instead of failing mid-epoch."""
+    from matmodal.models.automm import automm_hyperparameters, resolve_backbones
+    from matmodal.models.run_spec import RunConfig
+
+    config = RunConfig("d", "k_vrh", "text")
+    hp = automm_hyperparameters(config, resolve_backbones(config, tmp_path))
+    expected = 0.0 if q.missing_nltk_data() else None
+    assert hp.get("model.hf_text.text_trivial_aug_maxscale") == expected

@@ -59,6 +59,7 @@ from matmodal.models.run_spec import (  # noqa: F401  (re-exported: the old home
     write_curve,
     write_predictions,
 )
+from matmodal.quiet import missing_nltk_data
 from matmodal.seeding import seed_everything
 
 if TYPE_CHECKING:
@@ -103,6 +104,8 @@ def automm_hyperparameters(config: RunConfig, backbones: dict[str, Backbone]) ->
         names.append("hf_text")
         hp["model.hf_text.checkpoint_name"] = backbones["text"].checkpoint
         hp["model.hf_text.max_text_len"] = config.max_text_len
+        if missing_nltk_data():  # AutoMM's synonym augmentation of texts > 10 words needs nltk's corpora
+            hp["model.hf_text.text_trivial_aug_maxscale"] = 0.0  # (without them it raises LookupError)
     if len(names) > 1:
         names.append("fusion_mlp")
     gpu = _cuda()
