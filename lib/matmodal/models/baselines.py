@@ -4,8 +4,9 @@
 ``gbm``   scikit-learn ``HistGradientBoostingRegressor`` on the tabular modality's columns (the
           featurisers in ``RunConfig.features``, the same ones the tabular AutoMM model sees);
           the grid adds a second ``gbm`` row on CHGNet + Magpie (:data:`STRONG_FEATURES`) so the
-          strongest classical model is in every table. Early stopping on a validation split carved
-          from the training rows (``RunConfig.validation_fraction``); hyperparameters
+          strongest classical model is in every table. The number of iterations is found by early
+          stopping on a validation split carved from the training rows (``RunConfig.validation_fraction``),
+          then the model is refit with it on all training rows; hyperparameters
           :data:`GBM_DEFAULTS`, overridable through ``RunConfig.extra`` (``("gbm.<name>", value)``).
 
 Both use exactly the split of :func:`matmodal.models.run_spec.prepare_split` (same ids, same seed);
@@ -73,6 +74,14 @@ def fit_gbm(x_fit: np.ndarray, y_fit: np.ndarray, x_val: np.ndarray, y_val: np.n
     return model, curve
 
 
+def refit_gbm(model: Any, x: np.ndarray, y: np.ndarray) -> Any:
+    """The early-stopped model's settings and iteration count, refit on ``x, y`` (fit + validation
+    rows, i.e. every training row) without early stopping."""
+    from sklearn.base import clone
+
+    return clone(model).set_params(max_iter=int(model.n_iter_), early_stopping=False).fit(x, y)
+
+
 def gbm_predict(split: SplitData, config: RunConfig, features: list[str]) -> tuple[np.ndarray, pd.DataFrame, dict]:
     """Fit the GBM on the training rows of ``split`` (validation carved from them), then
     predict ``split.test``; returns predictions (target unit), the learning curve, the params."""
@@ -81,8 +90,9 @@ def gbm_predict(split: SplitData, config: RunConfig, features: list[str]) -> tup
     params = family_params(config, "gbm", GBM_DEFAULTS)
     model, curve = fit_gbm(fit[features].to_numpy(float), transform.forward(fit[config.target]),
                            val[features].to_numpy(float), transform.forward(val[config.target]), config.seed, params)
+    model = refit_gbm(model, split.train[features].to_numpy(float), transform.forward(split.train[config.target]))
     pred = transform.inverse(model.predict(split.test[features].to_numpy(float)))
-    return pred, curve, {**params, "n_iter": int(model.n_iter_)}
+    return pred, curve, {**params, "n_iter": int(model.max_iter), "refit_on": "all training rows"}
 
 
 def baseline_predictions(kind: str, split: SplitData, target: str, seed: int,

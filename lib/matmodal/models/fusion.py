@@ -13,7 +13,8 @@ image      EfficientNet-Lite0 ImageNet vectors of ``image_path`` (1280), PCA-red
 Families (``RunConfig.model``):
 
 ``fusion_gbm``   early fusion: the concatenated features -> gradient boosting
-                 (:func:`matmodal.models.baselines.fit_gbm`, same recipe as the GBM baseline).
+                 (:func:`matmodal.models.baselines.fit_gbm`, same recipe as the GBM baseline:
+                 iterations by early stopping, then refit on all training rows).
 ``fusion_mlp``   early fusion: standardised concatenated features -> a torch MLP
                  (``tabular_layers`` × ``tabular_width``, ``dropout``, AdamW at ``learning_rate``,
                  ``epochs`` with early stopping after ``patience`` epochs; best epoch restored).
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from matmodal.models.baselines import GBM_DEFAULTS, family_params, fit_gbm
+from matmodal.models.baselines import GBM_DEFAULTS, family_params, fit_gbm, refit_gbm
 from matmodal.models.run_spec import (
     IMAGE_COLUMN,
     RunConfig,
@@ -184,7 +185,9 @@ def fusion_predict(views: Views, config: RunConfig) -> tuple[np.ndarray, pd.Data
     gbm = family_params(config, "gbm", GBM_DEFAULTS)
     if config.model == "fusion_gbm":
         model, curve = fit_gbm(views.stacked("fit"), views.y_fit, views.stacked("val"), views.y_val, config.seed, gbm)
-        return model.predict(views.stacked("test")), curve, {"gbm": {**gbm, "n_iter": int(model.n_iter_)}}
+        model = refit_gbm(model, np.vstack([views.stacked("fit"), views.stacked("val")]), np.r_[views.y_fit, views.y_val])
+        return model.predict(views.stacked("test")), curve, {"gbm": {**gbm, "n_iter": int(model.max_iter),
+                                                                     "refit_on": "all training rows"}}
     if config.model == "fusion_mlp":
         predict, curve = fit_mlp(views.stacked("fit"), views.y_fit, views.stacked("val"), views.y_val, config)
         return predict(views.stacked("test")), curve, {"epochs_run": int(curve["step"].max())}
