@@ -30,10 +30,13 @@ from matmodal.protocols import (
     validation_search,
 )
 
-CANDIDATES = {  # name: (head epochs, head lr, full epochs, full lr, batch size)
+CANDIDATES = {  # name: (head epochs, head lr, full epochs, full lr, batch size); round 1, then round 2
     "lr 1e-3 / 1e-4": (30, 1e-3, 10, 1e-4, 64),
     "lr 3e-3 / 3e-4": (30, 3e-3, 10, 3e-4, 64),
     "lr 3e-4 / 3e-5": (30, 3e-4, 10, 3e-5, 64),
+    "lr 1e-2 / 1e-3": (30, 1e-2, 10, 1e-3, 64),
+    "lr 3e-3 / 3e-4, 60 + 20 epochs": (60, 3e-3, 20, 3e-4, 64),
+    "lr 3e-3 / 3e-4, batch 32": (30, 3e-3, 10, 3e-4, 32),
 }
 
 
@@ -47,6 +50,7 @@ def main() -> None:
     parser.add_argument("--features", type=Path, default=None)
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--only", nargs="*", default=None, help="candidate names to run (default: all)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     experiment = prepare(pd.read_parquet(args.table), args.target, [args.level], dataset="mp_elastic")
@@ -58,7 +62,8 @@ def main() -> None:
     features.texts(experiment, text, args.level)
     print(f"{len(experiment.ids)} rows; frozen features in {time.perf_counter() - start:.0f} s", flush=True)
     candidates = {}
-    for name, (head_epochs, head_lr, full_epochs, full_lr, batch) in CANDIDATES.items():
+    chosen = {k: v for k, v in CANDIDATES.items() if args.only is None or k in args.only}
+    for name, (head_epochs, head_lr, full_epochs, full_lr, batch) in chosen.items():
         train = TrainConfig(stages=(StageConfig("head", head_epochs, head_lr), StageConfig("full", full_epochs, full_lr)),
                             batch_size=batch, patience=args.patience)
         candidates[name] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -190,3 +191,17 @@ def test_study_runs_every_family_per_level_and_skips_levels_without_text(table):
                                               "clip_towers_unaligned": False}
     random = scores[scores.family.str.endswith("random")]
     assert not (random.image_pretrained.eq(True) | random.text_pretrained.eq(True)).any()
+
+
+def test_model_specs_use_the_pretrained_lite0_offline_and_inception_on_the_paper_profile():
+    from matmodal.models.backbones import lite0_dir
+    from matmodal.protocols import model_specs
+
+    offline = model_specs("quick", image_size=64, small=False, towers={"align_epochs": 3})
+    assert offline.image.kind == "efficientnet_lite0" and offline.image.image_size == 64
+    assert offline.image.checkpoint == str(lite0_dir(Path(offline.image.checkpoint).parent))
+    assert offline.towers.align_epochs == 3 and offline.text.checkpoint  # bundled MiniLM
+    paper = model_specs("paper", image_size=64, small=False)
+    assert (paper.image.kind, paper.image.image_size, paper.image.checkpoint) == (
+        "inception_v3", 75, "inception_v3.tv_in1k")
+    assert model_specs("quick").image.kind == "tiny_cnn"
