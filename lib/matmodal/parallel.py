@@ -26,8 +26,10 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+# PYTHONHASHSEED: robocrys joins sets of words ("corner, edge, and face-sharing"), whose order
+# follows the per-process string hash seed; a fixed seed makes the workers' texts reproducible
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-              "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+              "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONHASHSEED": "0"}
 
 
 @dataclass(frozen=True)
