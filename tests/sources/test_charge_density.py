@@ -79,7 +79,7 @@ def test_bare_grid_gets_its_verified_structure_or_a_reason(source):
     assert pairing.grid_electrons == pytest.approx(44.909, abs=1e-3) and pairing.mismatch < COUNT_TOLERANCE
     with pytest.raises(MissingDataError, match="no lattice"):
         source.chgcar("mp-10")  # a grid whose structure no mirror file has
-    with pytest.raises(DensityMismatchError, match="36-site Li2VSiO5 cell has 204 e, off by 50.0%"):
+    with pytest.raises(DensityMismatchError, match=r"36-site Li2VSiO5 cell has 204 e, off by 50\.0%"):
         source.chgcar("mp-18860")  # the mp2018 cell of Li2VSiO5 holds twice the grid's electrons
     with pytest.raises(MissingDataError):
         source.chgcar("mp-0-not-there")
@@ -90,7 +90,7 @@ def test_pairing_refuses_a_mismatched_cell(source):
     grid = source.multimat.grid("mp-1002165")  # GeC, 18 valence electrons
     structure = source.pairing("mp-1002165").structure
     assert cell_electrons(structure) == 18.0
-    with pytest.raises(DensityMismatchError, match="4-site GeC cell has 36 e, off by 48.2%"):
+    with pytest.raises(DensityMismatchError, match=r"4-site GeC cell has 36 e, off by 48\.2%"):
         pair("mp-1002165", grid, [("test", structure * (2, 1, 1))])  # a supercell: 36 e
     shifted = structure.copy()
     shifted.translate_sites(range(len(shifted)), [0.25, 0.0, 0.0])  # same count, another origin
