@@ -17,8 +17,10 @@ Execute the numbered notebooks (notebooks/NN_*.py) headlessly with one profile's
                      --only 04_training 05_evaluation      run only these notebooks
                      --set 04_training.max_rows=40         override one notebook parameter
                    (all of them: .venv/bin/python -m matmodal.notebook_runner --help)
-Environment: MATMODAL_MIRROR_DIR (default: ../shared/mirror). Executed notebooks land in
-outputs/notebooks/<profile>/, tables and figures in paper_figures/<study>/<profile>/.
+Environment: MATMODAL_MIRROR_DIR (default: ../shared/mirror); MATMODAL_ONLINE=1 lets the model hub
+be reached (default: offline, HF_HUB_OFFLINE=1; the paper profile's hub backbones need it or a local
+cache). Executed notebooks land in outputs/notebooks/<profile>/ (HTML also in
+rendered_notebooks/<profile>/), tables and figures in paper_figures/<study>/<profile>/.
 EOF
 }
 case "${1:-}" in -h|--help) usage; exit 0 ;; esac
@@ -29,10 +31,15 @@ if ! [[ " $(profiles) " == *" $PROFILE "* ]]; then
     exit 2
 fi
 export MATMODAL_MIRROR_DIR="${MATMODAL_MIRROR_DIR:-$(cd .. && pwd)/shared/mirror}"
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONHASHSEED=0
+if [ "${MATMODAL_ONLINE:-0}" = 1 ]; then
+    export HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0
+else
+    export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+fi
+export PYTHONHASHSEED=0
 unset MPLBACKEND  # let the notebook kernel use its inline backend so figures are kept
 [ -x .venv/bin/python ] || bash scripts/install.sh
 [ -d "$MATMODAL_MIRROR_DIR" ] || echo "note: no mirror at $MATMODAL_MIRROR_DIR; sources will be downloaded" >&2
 start=$(date +%s)
-.venv/bin/python -m matmodal.notebook_runner --profile "$PROFILE" --mirror "$MATMODAL_MIRROR_DIR" --output-dir outputs "$@"
+.venv/bin/python -m matmodal.notebook_runner --profile "$PROFILE" --mirror "$MATMODAL_MIRROR_DIR" --output-dir outputs --publish "$@"
 echo "[run_all] profile $PROFILE finished in $(( $(date +%s) - start )) s"

@@ -230,3 +230,23 @@ def test_notebook_03_sections_are_numbered_in_order():
     headings = [m.group(1) for cell in jupytext.read(NOTEBOOKS / "03_ecd_slicing.py").cells if cell.cell_type == "markdown"
                 for m in re.finditer(r"^## (\d+) ·", cell.source, re.MULTILINE)]
     assert headings == [str(i) for i in range(1, len(headings) + 1)] and len(headings) >= 4
+
+
+def test_injected_paths_are_relative_to_the_notebooks_folder(tmp_path):
+    """Rendered notebooks must not show the absolute folders of whoever ran them."""
+    notebooks = tmp_path / "project" / "notebooks"
+    notebooks.mkdir(parents=True)
+    mirror = tmp_path / "shared" / "mirror"
+    assert notebook_runner.relative_to_notebooks(mirror, notebooks) == "../../shared/mirror"
+    assert notebook_runner.relative_to_notebooks(tmp_path / "project" / "outputs", notebooks) == "../outputs"
+
+
+def test_published_html_lands_beside_paper_figures(tmp_path):
+    from matmodal.layout import Layout
+
+    layout = Layout(tmp_path / "outputs", tmp_path / "paper_figures", "quick")
+    html = tmp_path / "01_data_understanding.html"
+    html.write_text("<html>ok</html>")
+    copied = notebook_runner.publish(html, layout.published_notebooks_dir)
+    assert copied == tmp_path / "rendered_notebooks" / "quick" / "01_data_understanding.html"
+    assert copied.read_text() == "<html>ok</html>"

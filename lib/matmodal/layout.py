@@ -6,6 +6,7 @@
     <output_dir>/runs/<profile>/<dataset>/<run_id>/  one costa2025 grid run (config, result, predictions)
     <output_dir>/massa/<profile>/                   massa2024 protocol scores + provenance (notebook 07)
     <output_dir>/notebooks/<profile>/               executed notebooks (.ipynb + .html, run_all.sh)
+    <figures_root>/../rendered_notebooks/<profile>/  the same HTML, committed for reviewers
     <figures_root>/<study>/<profile>/<dataset>/     tables and figures of one study on one dataset
     <figures_root>/<study>/<profile>/               a study's cross-dataset tables (massa2024)
     <figures_root>/<study>/                         profile-independent figures (the paper's own numbers)
@@ -69,6 +70,11 @@ class Layout:
         """Executed notebooks of ``run_all.sh``: ``<output>/notebooks/<profile>``."""
         return self.output_dir / "notebooks" / self.profile
 
+    @property
+    def published_notebooks_dir(self) -> Path:
+        """Rendered HTML for reviewers, beside the figures: ``<figures_root>/../rendered_notebooks/<profile>``."""
+        return self.figures_root.parent / "rendered_notebooks" / self.profile
+
     def study_dir(self, study: str) -> Path:
         """Profile-independent figures of a study (e.g. the paper's own heat map)."""
         if study not in STUDIES:
@@ -84,4 +90,5 @@ class Layout:
         """The main folders, for a notebook's first output and for provenance."""
         return {"profile": self.profile, "datasets": str(self.output_dir / "datasets" / self.profile),
                 "runs": str(self.runs_root), "massa_scores": str(self.massa_scores_dir),
-                "figures": str(self.figures_root), "notebooks": str(self.rendered_notebooks_dir)}
+                "figures": str(self.figures_root), "notebooks": str(self.rendered_notebooks_dir),
+                "published_notebooks": str(self.published_notebooks_dir)}

@@ -4,14 +4,18 @@ Used by ``run_all.sh``. Parameters come from ``notebooks/profiles.yaml`` (one se
 profile, one mapping per notebook stem, validated by :mod:`matmodal.profiles`), plus ``mirror``,
 ``output_dir``, ``seed`` and ``profile`` for all, plus any ``--set NOTEBOOK.PARAMETER=VALUE``
 overrides (e.g. a small sample of the full profile). Executed copies are kept as ``.ipynb`` and
-rendered ``.html`` in ``Layout.rendered_notebooks_dir`` (``<output_dir>/notebooks/<profile>/``);
-the run stops at the first failing notebook, naming it.
+rendered ``.html`` in ``Layout.rendered_notebooks_dir`` (``<output_dir>/notebooks/<profile>/``),
+and the HTML is copied to ``Layout.published_notebooks_dir`` (``rendered_notebooks/<profile>/``
+beside ``paper_figures/``, committed for reviewers). Paths are injected relative to the notebooks'
+folder (the kernel's working directory), so no rendered notebook shows the absolute folders of
+whoever ran it. The run stops at the first failing notebook, naming it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -44,6 +48,17 @@ def assert_no_secret(path: Path) -> None:
         if len(value) >= 8 and value in text:
             path.unlink()
             raise RuntimeError(f"{path.name} contained the value of {name}; the file was deleted")
+
+
+def relative_to_notebooks(path: str | Path, notebooks: Path) -> str:
+    """``path`` as the kernel (working directory ``notebooks``) should see it: relative, no user folders."""
+    return os.path.relpath(Path(path).resolve(), notebooks.resolve())
+
+
+def publish(html: Path, folder: Path) -> Path:
+    """Copy one rendered notebook into the committed folder for reviewers."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy2(html, folder / html.name))
 
 
 def run_notebook(source: Path, out_dir: Path, parameters: dict[str, Any]) -> Path:
@@ -85,10 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--only", nargs="*", help="notebook stems to run (default: all, in order)")
     cli.add_argument("--set", dest="overrides", action="append", default=[], metavar="NOTEBOOK.PARAMETER=VALUE",
                      help="override one profile value (YAML value, repeatable), e.g. 04_training.max_rows=40")
+    cli.add_argument("--publish", action="store_true",
+                     help="also copy each rendered HTML to rendered_notebooks/<profile>/ (run_all.sh does)")
     args = cli.parse_args(argv)
-    common = {"mirror": str(Path(args.mirror).resolve()) if args.mirror else "",
-              "output_dir": str(args.output_dir.resolve()), "seed": args.seed}
-    out_dir = Layout(args.output_dir, Path("paper_figures"), args.profile).rendered_notebooks_dir
+    common = {"mirror": relative_to_notebooks(args.mirror, args.notebooks) if args.mirror else "",
+              "output_dir": relative_to_notebooks(args.output_dir, args.notebooks), "seed": args.seed}
+    layout = Layout(args.output_dir, args.output_dir.parent / "paper_figures", args.profile)
+    out_dir = layout.rendered_notebooks_dir
     sources = sorted(args.notebooks.glob("[0-9][0-9]_*.py"))
     try:
         stems = {parse_override(o)[0] for o in args.overrides} | set(args.only or ())
@@ -107,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[run_all] {source.name} ({args.profile}) ...", flush=True)
         try:
             executed = run_notebook(source, out_dir, params[source.stem])
+            if args.publish:
+                publish(executed.with_suffix(".html"), layout.published_notebooks_dir)
         except Exception as error:  # name the failing notebook, then stop
             print(f"[run_all] FAILED in {source.name}: {type(error).__name__}: {error}", file=sys.stderr)
             return 1
