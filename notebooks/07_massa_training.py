@@ -77,7 +77,8 @@ if torch_threads:
 settings, layout = matmodal.setup(profile=profile, mirror=mirror, output_dir=output_dir, cache_dir=cache_dir, seed=seed)
 out = layout.massa_scores_dir
 out.mkdir(parents=True, exist_ok=True)
-specs = model_specs(profile, image_size, small, max_text_length, text_layers or None, seed, tower_clip)
+specs = model_specs(profile, image_size, small, max_text_length, text_layers or None, seed, tower_clip,
+                    settings.cache_dir)
 cache_file = Path(feature_cache) if feature_cache else None
 features = FeatureCache(init_seed=seed, path=cache_file) if towers == "frozen" else None
 train = TrainConfig(stages=(StageConfig("head", head_epochs, lr_head), StageConfig("full", full_epochs, lr_full)),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -55,7 +56,7 @@ class ModelSpecs:
     towers: Any = None  # matmodal.models.clip.TowerClipSpec
 
 
-def _image_spec(profile: str, image_size: int, small: bool, seed: int) -> Any:
+def _image_spec(profile: str, image_size: int, small: bool, seed: int, cache_dir: Path | None) -> Any:
     """tiny CNN (``small``), else the resolved ``inception`` backbone: InceptionV3 (paper) or its
     offline substitute, the ImageNet EfficientNet-Lite0 of the PyPI wheel."""
     from matmodal.models.backbones import resolve_backbone
@@ -64,7 +65,7 @@ def _image_spec(profile: str, image_size: int, small: bool, seed: int) -> Any:
 
     if small:
         return ImageSpec("tiny_cnn", image_size=image_size)
-    backbone = resolve_backbone("inception", profile, seed=seed)
+    backbone = resolve_backbone("inception", profile, seed=seed, cache_dir=cache_dir)
     checkpoint = backbone.checkpoint if backbone.pretrained else None
     if backbone.name == TIMM_ARCH:
         return ImageSpec("efficientnet_lite0", image_size=image_size, checkpoint=checkpoint)
@@ -72,28 +73,31 @@ def _image_spec(profile: str, image_size: int, small: bool, seed: int) -> Any:
 
 
 def model_specs(profile: str = "quick", image_size: int = 64, small: bool = True, max_text_length: int = 64,
-                text_layers: int | None = None, seed: int = 0, towers: dict[str, Any] | None = None) -> ModelSpecs:
+                text_layers: int | None = None, seed: int = 0, towers: dict[str, Any] | None = None,
+                cache_dir: Path | None = None) -> ModelSpecs:
     """Backbones from :func:`matmodal.models.backbones.resolve_backbone` for a run profile.
 
     ``small``: tiny CLIP towers and a tiny CNN (CPU); otherwise InceptionV3 (paper profile) or,
     offline, the pretrained EfficientNet-Lite0. The text regressor uses the resolved ``roberta``
     backbone (offline: the bundled pretrained MiniLM), cut to ``text_layers`` layers when given.
     ``towers``: fields of the CLIP-style :class:`~matmodal.models.clip.TowerClipSpec`.
-    Non-pretrained resolutions become random init here.
+    Non-pretrained resolutions become random init here. ``cache_dir``: where offline checkpoint
+    folders are written (default: the settings' cache dir).
     """
     from matmodal.models.backbones import resolve_backbone
     from matmodal.models.clip import ClipSpec, TowerClipSpec
     from matmodal.models.stacked import TextSpec
 
     def checkpoint(kind: str) -> str | None:
-        backbone = resolve_backbone(kind, profile, seed=seed)
+        backbone = resolve_backbone(kind, profile, seed=seed, cache_dir=cache_dir)
         return backbone.checkpoint if backbone.pretrained else None
 
     clip = ClipSpec(patch_size=32 if image_size >= 128 else 16, image_size=image_size,
                     checkpoint=checkpoint("clip"), width=64 if small else None,
                     max_text_length=min(max_text_length, 77))
     text = TextSpec("roberta-base", checkpoint=checkpoint("roberta"), max_length=max_text_length, layers=text_layers)
-    return ModelSpecs(clip, _image_spec(profile, image_size, small, seed), text, TowerClipSpec(**(towers or {})))
+    return ModelSpecs(clip, _image_spec(profile, image_size, small, seed, cache_dir), text,
+                      TowerClipSpec(**(towers or {})))
 
 
 def study_trainers(families: Sequence[str], specs: ModelSpecs, level: str, train: TrainConfig, *,
