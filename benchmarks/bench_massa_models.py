@@ -22,16 +22,24 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import torch
 
 from matmodal.models.clip import CLIP_MEAN, CLIP_STD, ClipSpec, clip_regressor
+from matmodal.models.efficientnet import image_embeddings
 from matmodal.models.stacked import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
+    WHEEL,
     ImageRegressor,
     ImageSpec,
     StackedRegressor,
     TextRegressor,
     TextSpec,
+    text_embeddings,
 )
-from matmodal.models.torch_common import Regressor, load_images, set_trainable, train_mode
+from matmodal.models.torch_common import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Regressor,
+    load_images,
+    set_trainable,
+    train_mode,
+)
 from matmodal.protocols import density_slice_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +66,9 @@ def configs(full: bool) -> dict[str, tuple]:
              "image tiny_cnn (64 px)": ("image", ImageSpec("tiny_cnn", image_size=64)),
              "text MiniLM 1 layer (24 tok)": ("text", TextSpec("minilm", max_length=24, layers=1)),
              "stacked (tiny_cnn + MiniLM-1)": ("stacked", (ImageSpec("tiny_cnn", image_size=64),
-                                                           TextSpec("minilm", max_length=24, layers=1)))}
+                                                           TextSpec("minilm", max_length=24, layers=1))),
+             "image EfficientNet-Lite0 fine-tuned (224 px)": ("image", ImageSpec("efficientnet_lite0", 224,
+                                                                                 checkpoint=WHEEL))}
     if not full:
         return small
     return {**small,
@@ -103,6 +113,20 @@ def main() -> None:
             seconds = step_seconds(model, batch, args.repeats)
             params = sum(p.numel() for p in model.parameters()) / 1e6
             print(f"{label:40s} {params:7.1f} M params  {seconds:7.3f} s/step  {args.batch / seconds:8.1f} samples/s")
+        frozen_towers(table)
+
+
+def frozen_towers(table) -> None:
+    """Frozen-tower feature extraction (computed once per study): images/s and texts/s."""
+    paths, texts = table.image_path.tolist(), table.text_formula.tolist()
+    for size in (128, 224):
+        start = time.perf_counter()
+        image_embeddings(paths, size=size)
+        print(f"{'frozen EfficientNet-Lite0 features (' + str(size) + ' px)':40s} "
+              f"{len(paths) / (time.perf_counter() - start):8.1f} images/s")
+    start = time.perf_counter()
+    text_embeddings(TextSpec("minilm", max_length=128), texts)
+    print(f"{'frozen MiniLM features (formulas)':40s} {len(texts) / (time.perf_counter() - start):8.1f} texts/s")
 
 
 if __name__ == "__main__":
