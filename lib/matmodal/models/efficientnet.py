@@ -112,11 +112,12 @@ def image_embeddings(paths: Sequence[str | Path], size: int = 224, batch_size: i
 
     Pretrained EfficientNet-Lite0 in eval mode (BatchNorm statistics frozen, no dropout),
     ``size`` px bicubic resize, ImageNet normalisation; deterministic for the same inputs.
-    ``model``: a feature model to use instead (e.g. a random-init one, for a control row).
+    ``model``: another pooled-feature model (``.num_features`` wide) to use instead, e.g. a
+    random-init copy for a control row.
     """
     encoder = model if model is not None else load_efficientnet_lite0(num_classes=0)
     encoder.eval()
-    out = np.empty((len(paths), NUM_FEATURES), dtype=np.float32)
+    out = np.empty((len(paths), int(getattr(encoder, "num_features", NUM_FEATURES))), dtype=np.float32)
     for start in range(0, len(paths), batch_size):
         chunk = list(paths[start:start + batch_size])
         pixels = load_images(chunk, size, IMAGENET_MEAN, IMAGENET_STD, resample=RESAMPLE)

@@ -20,7 +20,6 @@ from matmodal.models.torch_common import (
     StageHistory,
     TrainConfig,
     fit,
-    load_images,
     predict,
     seed_everything,
 )
@@ -112,18 +111,12 @@ class FeatureCache:
 
     def images(self, experiment: Experiment, spec: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         """``n × num_features`` pooled features of the experiment's images (``spec``: an ImageSpec)."""
-        from matmodal.models.efficientnet import RESAMPLE
+        from matmodal.models.efficientnet import image_embeddings
         from matmodal.models.stacked import build_image_backbone
-        from matmodal.models.torch_common import IMAGENET_MEAN, IMAGENET_STD
 
         def compute(paths: list[str]) -> tuple[np.ndarray, dict]:
             model, info = build_image_backbone(spec)
-            model.eval()
-            with torch.no_grad():
-                out = [model(load_images(paths[i:i + self.batch_size], spec.image_size, IMAGENET_MEAN,
-                                         IMAGENET_STD, resample=RESAMPLE)).numpy()
-                       for i in range(0, len(paths), self.batch_size)]
-            return np.concatenate(out), info
+            return image_embeddings(paths, spec.image_size, self.batch_size, model=model), info
 
         return self._get(spec, experiment.table[IMAGE].tolist(), compute)
 
