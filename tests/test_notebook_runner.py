@@ -250,3 +250,12 @@ def test_published_html_lands_beside_paper_figures(tmp_path):
     copied = notebook_runner.publish(html, layout.published_notebooks_dir)
     assert copied == tmp_path / "rendered_notebooks" / "quick" / "01_data_understanding.html"
     assert copied.read_text() == "<html>ok</html>"
+
+
+def test_integer_profile_values_stay_integers():
+    """`tower_clip: {align_epochs: 5}` reached `range()` as 5.0 and crashed notebook 07 (quick)."""
+    from matmodal.profiles import load_profiles
+
+    for profile in ("quick", "full"):
+        value = load_profiles(NOTEBOOKS / "profiles.yaml")[profile]["07_massa_training"]["tower_clip"]["align_epochs"]
+        assert isinstance(value, int), (profile, value)

@@ -103,7 +103,7 @@ class MassaTraining(_Section):
     families: list[Literal["clip", "stacked", "stacked_random", "clip_towers", "clip_towers_unaligned",
                            "clip_towers_random"]] | None = None  # matmodal.protocols.FAMILIES
     towers: Literal["finetune", "frozen"] | None = None
-    tower_clip: dict[str, float] | None = None  # TowerClipSpec fields
+    tower_clip: dict[str, int | float] | None = None  # TowerClipSpec fields
     feature_cache: str | None = None
     text_levels: list[Literal[TEXT_LEVELS]] | None = None
     clip_text_level: Literal[TEXT_LEVELS] | None = None
