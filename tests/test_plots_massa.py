@@ -93,3 +93,17 @@ def test_alignment_table_reports_retrieval_of_the_aligned_tower_families(experim
     assert table.val_chance.iloc[0] == pytest.approx(1 / 13, abs=0.01)  # 2 folds of the 26 training rows
     assert table.val_top1_after.iloc[0] >= table.val_top1_before.iloc[0]
     assert mp.clip_table(scores, "mirror-ecd", "k_vrh", "clip_towers").index.name.startswith("clip_towers")
+
+
+def test_paper_numbers_come_from_the_transcribed_data_files():
+    """massa2024 Table 1 and Fig. 2 are package data read by matmodal.reporting.massa (exact values)."""
+    from matmodal.reporting import massa as reporting
+
+    stacked = reporting.paper_stacked()
+    hit = stacked[(stacked.target == "k_vrh") & (stacked.text_level == "all") & (stacked.stage == "image+text")
+                  & (stacked.split == "test")]
+    assert (hit.r2.item(), hit.rmse.item()) == (0.71, 37.81)
+    clip = reporting.paper_clip()
+    mean = clip[(clip.target == "k_vrh") & (clip.run == "mean") & (clip.split == "test")]
+    assert (mean.r2.item(), mean.rmse.item()) == (0.83, 32.1)
+    assert len(stacked) == 81 and len(clip) == 24

@@ -1,13 +1,204 @@
-"""massa2024 models beside the costa2025 grid on the same dataset and test split.
+"""massa2024 tables from protocol scores, with the paper's numbers beside ours.
 
-The grid's seed-``seed`` test split is the protocol's test split (same ids, same seed), so the
-AutoGluon/baseline test scores of :func:`matmodal.runs.results_frame` and the massa2024
-summary (``matmodal.plots.massa.summarise``) can share one table.
+Inputs are the long score frames of :func:`matmodal.protocols.run_protocol` (one row per run ×
+fold × model stage × split). :func:`summarise` averages the folds of each run, then gives the
+mean ± sd over runs; the tables put the paper's R²/RMSE next to them (massa2024 Table 1 for
+CLIP, Fig. 2 for the stacked model's stages, transcribed in ``matmodal/data/massa2024_*.csv``; the
+paper's data are ECD images of 592 FCC crystals, so only the ECD rows are like for like).
+:func:`beside_costa_grid` puts both studies side by side on one dataset and test split.
+Figures of these tables: :mod:`matmodal.plots.massa`.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
+
+from matmodal.reporting.tables import write_table
+from matmodal.targets import LABELS, UNITS
+
+
+def _reference(name: str, **dtypes: type) -> pd.DataFrame:
+    """One transcribed table of massa2024 (package data)."""
+    return pd.read_csv(Path(str(files("matmodal") / "data" / name)), comment="#", dtype=dtypes or None)
+
+
+KEYS = ["dataset", "target", "family", "stage", "text_level", "split"]
+STAGE_ORDER = ["mean", "clip", "image", "text", "image+text"]
+SPLIT_ORDER = ["train", "val", "test", "test_ensemble"]
+
+def paper_clip() -> pd.DataFrame:
+    """massa2024 Table 1: target, run (1-3 or mean), split (val, test), r2, rmse."""
+    return _reference("massa2024_table1_clip.csv", run=str)
+
+
+def paper_stacked() -> pd.DataFrame:
+    """massa2024 Fig. 2: target, text_level, stage, split (train/val/test), r2, rmse.
+
+    The paper's 'Image' stage is listed once per text level (independent image-only runs)."""
+    return _reference("massa2024_fig2_stacked.csv")
+
+
+def summarise(scores: pd.DataFrame, metrics: Sequence[str] = ("r2", "rmse"),
+              keys: Sequence[str] = KEYS) -> pd.DataFrame:
+    """Mean ± sd over runs of the per-run fold averages: ``keys`` + ``<metric>_mean``/``_sd``, runs."""
+    keys = list(keys)
+    per_run = scores.groupby([*keys, "run"], dropna=False)[list(metrics)].mean().reset_index()
+    stats = per_run.groupby(keys, dropna=False)[list(metrics)].agg(["mean", "std"])
+    stats.columns = [f"{m}_{'sd' if s == 'std' else s}" for m, s in stats.columns]
+    stats["runs"] = per_run.groupby(keys, dropna=False)["run"].nunique()
+    return stats.reset_index()
+
+
+def _cell(frame: pd.DataFrame, digits: int) -> str:
+    """``R² ± sd / RMSE ± sd`` of one summary row (sd omitted with one run)."""
+    if frame.empty:
+        return "–"
+    row = frame.iloc[0]
+
+    def one(m: str, d: int) -> str:
+        sd = row[f"{m}_sd"]
+        return f"{row[f'{m}_mean']:.{d}f}" + (f"±{sd:.{d}f}" if np.isfinite(sd) else "")
+
+    return f"{one('r2', 2)} / {one('rmse', digits)}"
+
+
+def _paper_cell(paper: pd.DataFrame) -> str:
+    return "–" if paper.empty else f"{paper.r2.iloc[0]:.2f} / {paper.rmse.iloc[0]:g}"
+
+
+def _digits(target: str) -> int:
+    return 1 if UNITS.get(target) == "GPa" else 3
+
+
+def stage_table(summary: pd.DataFrame, dataset: str, target: str, family: str = "stacked") -> pd.DataFrame:
+    """Fig. 2 layout for one dataset/target: rows (text level, stage), columns = splits (ours, paper).
+
+    ``family``: the stacked family shown (``stacked``, or a control such as ``stacked_random``);
+    the mean baseline is always kept."""
+    ours = summary[(summary.dataset == dataset) & (summary.target == target)
+                   & summary.family.isin([family, "baseline"])]
+    paper = paper_stacked()
+    paper = paper[paper.target == target]
+    rows = {}
+    for _, key in ours[["stage", "text_level"]].drop_duplicates().iterrows():
+        label = f"{key.stage} ({key.text_level})" if key.text_level else key.stage
+        cells = {}
+        for split in ("train", "val", "test", "test_ensemble"):
+            part = ours[(ours.stage == key.stage) & (ours.text_level == key.text_level) & (ours.split == split)]
+            cells[split] = _cell(part, _digits(target))
+            ref = paper[(paper.stage == key.stage) & (paper.split == split)
+                        & (paper.text_level == (key.text_level or "formula"))]
+            if split != "test_ensemble":
+                cells[f"{split} paper"] = _paper_cell(ref)
+        rows[label] = cells
+    order = sorted(rows, key=lambda s: (STAGE_ORDER.index(s.split(" ")[0]) if s.split(" ")[0] in STAGE_ORDER else 9, s))
+    table = pd.DataFrame(rows).T.reindex(order)
+    table.index.name = f"{LABELS.get(target, target)}: R² / RMSE [{UNITS.get(target, '')}]"
+    return table
+
+
+def clip_table(scores: pd.DataFrame, dataset: str, target: str, family: str = "clip") -> pd.DataFrame:
+    """Table 1 layout: per run the validation-folds average and test, then the mean; paper beside.
+
+    ``family``: ``clip`` (massa2024's CLIP) or a CLIP-style family such as ``clip_towers``."""
+    part = scores[(scores.dataset == dataset) & (scores.target == target) & (scores.family == family)]
+    per_run = part.groupby(["run", "split"])[["r2", "rmse"]].mean()
+    paper = paper_clip()
+    paper = paper[paper.target == target].set_index(["run", "split"])
+    digits = _digits(target)
+    rows = {}
+    for run in sorted(part.run.unique()):
+        for split in ("val", "test"):
+            ours = per_run.loc[(run, split)] if (run, split) in per_run.index else None
+            ref = paper.loc[(str(run + 1), split)] if (str(run + 1), split) in paper.index else None
+            rows[f"#{run + 1} {split}"] = {
+                "ours R² / RMSE": "–" if ours is None else f"{ours.r2:.2f} / {ours.rmse:.{digits}f}",
+                "paper R² / RMSE": "–" if ref is None else f"{ref.r2:.2f} / {ref.rmse:g}"}
+    for split in ("val", "test"):
+        mean = per_run.xs(split, level="split") if split in per_run.index.get_level_values("split") else None
+        ref = paper.loc[("mean", split)] if ("mean", split) in paper.index else None
+        rows[f"⟨#⟩ {split}"] = {
+            "ours R² / RMSE": "–" if mean is None else
+            f"{mean.r2.mean():.2f}±{mean.r2.std(ddof=1) if len(mean) > 1 else 0:.2f} / {mean.rmse.mean():.{digits}f}",
+            "paper R² / RMSE": "–" if ref is None else f"{ref.r2:.2f} / {ref.rmse:g}"}
+    table = pd.DataFrame(rows).T
+    table.index.name = f"{family} {LABELS.get(target, target)} [{UNITS.get(target, '')}]"
+    return table
+
+
+def trial_table(trials: pd.DataFrame, target: str, reference: pd.DataFrame | None = None) -> pd.DataFrame:
+    """massa2024 Table 2 layout: per trial its hyper-parameters, ours (val = folds average, test =
+    fold-model average; mean ± sd over runs) and the paper's values beside them. The paper's
+    trials are for the formation energy (eV/atom): R² compares across targets, RMSE only there.
+
+    ``trials``: notebook 07's ``trials_*.parquet`` (protocol scores + a ``trial`` column).
+    ``reference``: :data:`matmodal.protocols.TRIALS` (default).
+    """
+    if reference is None:
+        from matmodal.protocols import TRIALS as reference
+    part = trials[(trials.target == target) & (trials.family == "clip") & trials.split.isin(["val", "test"])]
+    if part.empty:
+        raise ValueError(f"no CLIP trial scores for target {target!r}")
+    stats = summarise(part, keys=["trial", "split"]).set_index(["trial", "split"])
+    digits = _digits(target)
+    rows = {}
+    for trial in sorted(part.trial.unique()):
+        ref = reference.loc[trial] if trial in reference.index else None
+        row = {"batch": "–", "lr": "–", "patience": "–", "patch": "–"} if ref is None else {
+            "batch": int(ref.batch_size), "lr": f"{ref.lr:g}", "patience": int(ref.patience), "patch": int(ref.patch)}
+        for split in ("val", "test"):
+            cell = stats.loc[[(trial, split)]] if (trial, split) in stats.index else pd.DataFrame()
+            row[f"{split} ours"] = _cell(cell, digits)
+            row[f"{split} paper"] = "–" if ref is None else \
+                f"{ref[f'paper_{split}_r2']:.2f} / {ref[f'paper_{split}_rmse']:g}"
+        rows[trial] = row
+    table = pd.DataFrame(rows).T
+    table.index.name = (f"CLIP trials, ours {LABELS.get(target, target)} [{UNITS.get(target, '')}]; "
+                        "paper: formation energy [eV/atom]")
+    return table
+
+
+def cross_table(summary: pd.DataFrame, split: str = "test") -> pd.DataFrame:
+    """Both model families (and the mean baseline) on every dataset × target: R² / RMSE, mean ± sd."""
+    part = summary[summary.split == split]
+    rows: dict[str, dict[str, str]] = {}
+    for _, key in part[["family", "stage", "text_level"]].drop_duplicates().iterrows():
+        label = f"{key.family}: {key.stage}" + (f" ({key.text_level})" if key.text_level else "")
+        rows[label] = {}
+        for (dataset, target), sub in part.groupby(["dataset", "target"]):
+            sel = sub[(sub.family == key.family) & (sub.stage == key.stage) & (sub.text_level == key.text_level)]
+            rows[label][f"{dataset} {LABELS.get(target, target)}"] = _cell(sel, _digits(target))
+    table = pd.DataFrame(rows).T.fillna("–")
+    table.index.name = f"{split}: R² / RMSE"
+    return table
+
+
+def alignment_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """What the contrastive alignment of the CLIP-style families did, per dataset/target/family:
+    validation image→text top-1 retrieval before/after (chance = 1/n_val) and the last
+    alignment loss, mean over runs × folds (one row per fold model in ``scores``' train split)."""
+    if "aligned" not in scores.columns:
+        return pd.DataFrame()
+    part = scores[(scores.split == "train") & scores.aligned.eq(True)].copy()
+    if part.empty:
+        return pd.DataFrame()
+    part["last_align_loss"] = part.align_curve.map(lambda c: json.loads(c)[-1] if json.loads(c) else np.nan)
+    columns = ["val_top1_before", "val_top1_after", "val_chance", "last_align_loss"]
+    table = part.groupby(["dataset", "target", "family", "text_level"])[columns].mean()
+    table["fold_models"] = part.groupby(["dataset", "target", "family", "text_level"]).size()
+    return table.reset_index()
+
+
+def write(table: pd.DataFrame, long: pd.DataFrame, folder: Path, stem: str, caption: str) -> list[Path]:
+    """CSV (numbers), Markdown and LaTeX of a display table (see :func:`matmodal.evaluation.write_table`)."""
+    return write_table(long, table, folder, stem, caption)
+
 
 COLUMNS = ["dataset", "target", "label", "source", "r2", "rmse", "n_test"]
 
