@@ -259,3 +259,10 @@ def test_integer_profile_values_stay_integers():
     for profile in ("quick", "full"):
         value = load_profiles(NOTEBOOKS / "profiles.yaml")[profile]["07_massa_training"]["tower_clip"]["align_epochs"]
         assert isinstance(value, int), (profile, value)
+
+
+def test_published_html_names_no_machine_folder(tmp_path):
+    project, home = tmp_path / "work" / "main", tmp_path / "home" / "me"
+    text = f"table in {project}/outputs/datasets/quick/mp_elastic, weights in {home}/.cache/matmodal/x"
+    assert notebook_runner.machine_neutral(text, project, home) == (
+        "table in ./outputs/datasets/quick/mp_elastic, weights in ~/.cache/matmodal/x")

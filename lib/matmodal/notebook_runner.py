@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -55,10 +54,21 @@ def relative_to_notebooks(path: str | Path, notebooks: Path) -> str:
     return os.path.relpath(Path(path).resolve(), notebooks.resolve())
 
 
-def publish(html: Path, folder: Path) -> Path:
-    """Copy one rendered notebook into the committed folder for reviewers."""
+def machine_neutral(text: str, project: Path, home: Path | None = None) -> str:
+    """``text`` with the project folder written as ``.`` and the home folder as ``~``: outputs
+    that print a resolved path (a dataset folder, a checkpoint in the cache) say nothing of the
+    machine or user that ran them."""
+    text = text.replace(str(project.resolve()), ".")
+    home = home or Path.home()
+    return text.replace(str(home.resolve()), "~") if str(home.resolve()) != "/" else text
+
+
+def publish(html: Path, folder: Path, project: Path | None = None) -> Path:
+    """Write one rendered notebook into the committed folder for reviewers, machine-neutral."""
     folder.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy2(html, folder / html.name))
+    target = folder / html.name
+    target.write_text(machine_neutral(html.read_text(), project or Path.cwd()))
+    return target
 
 
 def run_notebook(source: Path, out_dir: Path, parameters: dict[str, Any]) -> Path:

@@ -63,7 +63,7 @@ from matmodal.sources.materials_project import (
     MaterialsProject,
 )
 from matmodal.sources.mirror import MissingDataError
-from matmodal.symmetry import spacegroup_number  # spglib at the project tolerance (matmodal.symmetry.SYMPREC)
+from matmodal.symmetry import spacegroup_number  # spglib at matmodal.symmetry.SYMPREC
 from matmodal.targets import TargetName
 
 NAME = "massa"
