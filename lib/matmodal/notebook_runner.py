@@ -17,7 +17,8 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,21 @@ def publish(html: Path, folder: Path, project: Path | None = None) -> Path:
     return target
 
 
+@contextmanager
+def kernel_env(values: dict[str, str]) -> Iterator[None]:
+    """Environment for the kernels started inside the block; this process's is restored after."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def run_notebook(source: Path, out_dir: Path, parameters: dict[str, Any]) -> Path:
     """Execute one jupytext notebook; returns the executed ``.ipynb``."""
     import jupytext
@@ -85,11 +101,11 @@ def run_notebook(source: Path, out_dir: Path, parameters: dict[str, Any]) -> Pat
     notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python (matmodal)", "language": "python"}
     notebook.metadata.setdefault("language_info", {"name": "python"})
     nbformat.write(notebook, raw)
-    os.environ[BATCH_ENV] = "1"  # the kernel inherits it: matmodal.quiet's batch mode (no progress bars)
-    papermill.execute_notebook(
-        str(raw), str(executed), parameters=parameters, kernel_name=KERNEL,
-        cwd=str(source.parent), progress_bar=False, log_output=True,
-    )
+    with kernel_env({BATCH_ENV: "1"}):  # the kernel inherits it: matmodal.quiet's batch mode (no progress bars)
+        papermill.execute_notebook(
+            str(raw), str(executed), parameters=parameters, kernel_name=KERNEL,
+            cwd=str(source.parent), progress_bar=False, log_output=True,
+        )
     raw.unlink()
     assert_no_secret(executed)
     body, _ = HTMLExporter().from_filename(str(executed))
