@@ -167,3 +167,15 @@ def test_automm_text_augmentation_is_off_without_nltk_data(tmp_path):
     hp = automm_hyperparameters(config, resolve_backbones(config, tmp_path))
     expected = 0.0 if q.missing_nltk_data() else None
     assert hp.get("model.hf_text.text_trivial_aug_maxscale") == expected
+
+
+def test_interactive_quiet_after_batch_quiet_brings_the_bars_back(restored):
+    import io
+
+    from tqdm.std import tqdm
+
+    q.quiet(batch=True)
+    q.quiet(batch=False)
+    with tqdm(total=1, disable=False, file=io.StringIO()) as bar:
+        assert not bar.disable
+    assert "TQDM_DISABLE" not in __import__("os").environ

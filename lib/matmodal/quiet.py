@@ -182,6 +182,10 @@ def _always_disabled(init):
     return wrapper
 
 
+_PROGRESS_ENV = ("TQDM_DISABLE", "AUTOMM_TUTORIAL_MODE")
+_SAVED_ENV: dict[str, str | None] = {}  # what progress_off replaced, for progress_on
+
+
 def progress_off() -> None:
     """Batch mode: no tqdm, AutoMM or transformers progress bars.
 
@@ -189,6 +193,8 @@ def progress_off() -> None:
     notebook bar and every other subclass go through it and then draw nothing);
     ``TQDM_DISABLE`` does the same for subprocesses.
     """
+    for name in _PROGRESS_ENV:
+        _SAVED_ENV.setdefault(name, os.environ.get(name))
     os.environ["TQDM_DISABLE"] = "1"
     os.environ["AUTOMM_TUTORIAL_MODE"] = "1"  # AutoMM: no Lightning bar, no transformers bars
     import tqdm.std
@@ -197,6 +203,21 @@ def progress_off() -> None:
         tqdm.std.tqdm.__init__ = _always_disabled(tqdm.std.tqdm.__init__)  # type: ignore[method-assign]
     if "transformers" in sys.modules:
         sys.modules["transformers"].utils.logging.disable_progress_bar()
+
+
+def progress_on() -> None:
+    """Undo :func:`progress_off` (an interactive session after a batch one in the same process)."""
+    import tqdm.std
+
+    init = tqdm.std.tqdm.__init__
+    if getattr(init, "_matmodal_quiet", False):
+        tqdm.std.tqdm.__init__ = init.__wrapped__  # type: ignore[method-assign]
+    for name, value in _SAVED_ENV.items():  # only what progress_off set; a user's own setting stays
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    _SAVED_ENV.clear()
 
 
 def quiet(batch: bool | None = None) -> QuietState:
@@ -208,6 +229,8 @@ def quiet(batch: bool | None = None) -> QuietState:
     block_nltk_downloads(missing)
     if batch:
         progress_off()
+    else:
+        progress_on()
     return QuietState(batch=batch, missing_nltk=missing)
 
 
