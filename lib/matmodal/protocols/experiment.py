@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from matmodal.datasets.density_slices import DENSITY_NPZ, density_slice_table  # noqa: F401  (moved there; re-exported)
 from matmodal.manifest import Issue, Severity
 from matmodal.modalities.robocrys_levels import TextLevel, levels_from_description
 from matmodal.models.torch_common import Tokenizer, load_images
@@ -121,28 +122,4 @@ def prepare(table: pd.DataFrame, target: str, text_levels: Sequence[str] = (), i
     return Experiment(dataset, target, kept, texts, issues)
 
 
-DENSITY_NPZ = "charge_density/multimat_mp_total_density_32.npz"
-
-
-def density_slice_table(mirror_dir: Path, out_dir: Path, n: int | None = None) -> pd.DataFrame:
-    """A small real charge-density image table (an ECD stand-in while few (111) ECD images exist).
-
-    Rows: materials of the mirror's ``multimat_mp_total_density_32.npz`` with a bulk modulus
-    (``K_VRH_6059csv``, GPa) and a formula; image = the normalised middle z-slice of the real
-    *total* density (not massa2024's differential (111) slice), viridis PNG; text = the formula.
-    """
-    from matmodal.modalities.ecd.image import save_png
-    from matmodal.modalities.ecd.normalise import normalise
-
-    data = np.load(mirror_dir / DENSITY_NPZ)
-    k_vrh = data["K_VRH_6059csv"].astype(float)
-    keep = np.flatnonzero(np.isfinite(k_vrh) & (data["formula_6059csv"] != ""))[:n]
-    densities = data["total_density_32"]  # each npz access re-reads the whole array
-    rows = []
-    for i in keep:
-        mid = str(data["material_id"][i])
-        image = normalise(densities[i][:, :, densities.shape[-1] // 2])
-        rows.append({ID: mid, "text_formula": str(data["formula_6059csv"][i]), "k_vrh": float(k_vrh[i]),
-                     "image_path": str(save_png(image, out_dir / f"{mid}.png"))})
-    return pd.DataFrame(rows)
 

@@ -222,11 +222,13 @@ class MultimatGrids:
 
     @cached_property
     def index(self) -> pd.DataFrame:
-        """material_id, position in the file, k_vrh (GPa, MultiMat), efermi (eV), spacegroup, formula."""
+        """material_id, position in the file, k_vrh (GPa, MultiMat), k_vrh_6059csv (GPa, the side csv),
+        efermi (eV), spacegroup, formula."""
         z = self._arrays
         frame = pd.DataFrame({
             "material_id": z["material_id"].astype(str),
             "k_vrh": z["K_VRH_multimat"].astype(float),
+            "k_vrh_6059csv": z["K_VRH_6059csv"].astype(float),
             "efermi": z["efermi_multimat"].astype(float),
             "spacegroup_number": z["spacegroup_6059csv"].astype(int),
             "formula": z["formula_6059csv"].astype(str),
