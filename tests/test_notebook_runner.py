@@ -166,7 +166,7 @@ def test_every_notebook_resolves_its_paths_through_the_layout_of_its_profile(tmp
         exec("import matmodal\nfrom pathlib import Path\n" + setup, namespace)
         settings, layout = namespace["settings"], namespace["layout"]
         assert settings.profile == profile and layout.profile == profile, source.name
-        assert settings.output_dir == output and settings.mirror_dir == mirror_dir, source.name
+        assert settings.output_dir == output and settings.mirror_dir == mirror_dir.resolve(), source.name
         assert layout.runs_root == output / "runs" / profile
         expected = {"runs_root": output / "runs" / profile, "grid_root": output / "runs" / profile,
                     "out": output / "massa" / profile, "figures": tmp_path / "paper_figures" / "massa2024" / profile}
