@@ -12,6 +12,7 @@ from matplotlib.collections import PathCollection
 from matmodal.evaluation import compare, load_reference, summarise
 from matmodal.models.automm import combination_label
 from matmodal.plots.metrics import (
+    PAPER_LABEL,
     attribution_plot,
     heatmaps,
     metric_bars,
@@ -29,7 +30,7 @@ def test_bar_figures_show_ours_with_error_bars_and_the_paper_values(tmp_path):
     gap = fig.axes[0]
     heights = sorted(round(p.get_height(), 3) for p in gap.patches if p.get_height() > 0)
     assert heights == [2.0, 2.25, 6.0]  # text, images + text, mean baseline
-    assert [c.get_label() for c in gap.collections].count("costa2025") == 1  # one legend entry
+    assert [c.get_label() for c in gap.collections].count(PAPER_LABEL) == 1  # one legend entry
     paper = sorted(round(float(c.get_offsets()[0, 1]), 3) for c in gap.collections if isinstance(c, PathCollection))
     assert paper == [0.093, 0.13]  # Table 2: Images + Text and Text, Gap
     paths = save_figure(fig, tmp_path, "figure1_mae")

@@ -28,13 +28,19 @@ def save_figure(fig: Figure, folder: Path, stem: str, dpi: int = 200) -> list[Pa
     return paths
 
 
+# costa2025's numbers are on Alexandria with the paper's backbones: drawn beside ours, never "the same run"
+PAPER_LABEL = "costa2025 (Alexandria, pretrained, GPU)"
+
+
 def _palette(labels: Sequence[str]) -> dict[str, tuple[float, float, float]]:
-    """Greys for baselines, tab10 for models (stable order)."""
+    """Greys for baselines, one distinct colour per model (stable order): tab10, tab20 past 10
+    models, evenly spaced hues past 20 (tab10 alone repeats colours after ten)."""
     baselines = [x for x in labels if x.startswith("Baseline")]
     models = [x for x in labels if x not in baselines]
     greys = sns.color_palette("Greys", n_colors=len(baselines) + 2)[1:]
+    name = "tab10" if len(models) <= 10 else "tab20" if len(models) <= 20 else "husl"
     return {**dict(zip(baselines, greys, strict=False)),
-            **dict(zip(models, sns.color_palette("tab10", n_colors=max(len(models), 3)), strict=False))}
+            **dict(zip(models, sns.color_palette(name, n_colors=max(len(models), 3)), strict=False))}
 
 
 def grouped_bars(ax: Axes, part: pd.DataFrame, groups: Sequence[str], hues: Sequence[str],
@@ -42,7 +48,7 @@ def grouped_bars(ax: Axes, part: pd.DataFrame, groups: Sequence[str], hues: Sequ
     """Bars ``mean`` ± ``sd`` per (target group, model hue); paper values as black diamonds."""
     width = 0.8 / max(len(hues), 1)
     indexed = part.set_index(["target", "label"])
-    paper_label = "costa2025"
+    paper_label = PAPER_LABEL
     for j, hue in enumerate(hues):
         x = np.arange(len(groups)) + (j - (len(hues) - 1) / 2) * width
         rows = [indexed.loc[(g, hue)] if (g, hue) in indexed.index else None for g in groups]
@@ -62,8 +68,8 @@ def _handles(axes: Sequence[Axes]) -> tuple[list, list[str]]:
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             found.setdefault(label, handle)
-    paper = found.pop("costa2025", None)
-    found.update({"costa2025": paper} if paper is not None else {})
+    paper = found.pop(PAPER_LABEL, None)
+    found.update({PAPER_LABEL: paper} if paper is not None else {})
     return list(found.values()), list(found)
 
 
@@ -83,10 +89,10 @@ def metric_bars(comparison: pd.DataFrame, metric: str, ncols: int = 4) -> Figure
         ax.set_ylabel(f"{METRIC_LABELS[metric]} ({UNITS.get(target, '')})")
     for ax in list(axes.flat)[len(targets):]:
         ax.set_visible(False)
-    handles, labels = _handles(axes.flat)
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8,
-               bbox_to_anchor=(0.5, -0.02 - 0.035 * (len(labels) // 5)))
     fig.tight_layout()
+    handles, labels = _handles(axes.flat)  # below the panels, never over them (saved with bbox "tight")
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 3), fontsize=8,
+               bbox_to_anchor=(0.5, 0.0))
     return fig
 
 
@@ -103,10 +109,10 @@ def scaled_bars(comparison: pd.DataFrame, metrics: Sequence[str] = ("mae_mad", "
         ax.axhline(1.0, color="grey", lw=0.8, ls="--")
         ax.set_xticks(np.arange(len(targets)), [LABELS.get(t, t) for t in targets])
         ax.set_ylabel(METRIC_LABELS[metric])
-    handles, labels = _handles(axes.flat)
-    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 5), fontsize=8,
-               bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout()
+    handles, labels = _handles(axes.flat)
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 3), fontsize=8,
+               bbox_to_anchor=(0.5, 0.0))
     return fig
 
 
