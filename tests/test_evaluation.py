@@ -69,7 +69,7 @@ def test_compare_puts_the_paper_value_and_difference_beside_ours():
 def test_metric_table_orders_rows_bolds_the_best_model_and_shows_paper_columns():
     table = metric_table(compare(summarise(RESULTS), load_reference()), "mae")
     assert list(table.index) == ["Baseline: mean", "Text", "Images + Text"]
-    assert table.loc["Text", "Gap (eV)"] == "**2.000 ± 0.000**"  # lowest AutoMM mean, not the baseline
+    assert table.loc["Text", "Gap (eV)"] == "**2.000 ± 0.000**"  # the lowest mean of every row (here an AutoMM row)
     assert table.loc["Images + Text", "Gap (eV) paper"] == "0.093"
     assert table.loc["Images + Text", "Gap (eV) Δ"] == "+2.157"
     assert "K_VRH (GPa) paper" not in table.columns

@@ -69,7 +69,8 @@ def target_order(targets: Sequence[str]) -> list[str]:
 
 def metric_table(comparison: pd.DataFrame, metric: str, digits: int = 3, bold: bool = True) -> pd.DataFrame:
     """Wide display table of one metric: rows = models, columns = target labels; with paper
-    columns (``paper``, ``Δ``) for targets the paper reports. The best AutoMM mean per target
+    columns (``paper``, ``Δ``) for targets the paper reports. The best mean per target over
+    *every* row (baselines, fusion and ensembles included, so a baseline that wins is seen to win)
     is wrapped in ``**`` when ``bold``."""
     part = comparison[comparison["metric"] == metric]
     columns: dict[str, pd.Series] = {}
@@ -77,7 +78,7 @@ def metric_table(comparison: pd.DataFrame, metric: str, digits: int = 3, bold: b
         rows = part[part["target"] == target].set_index("label")
         head = f"{LABELS.get(target, target)} ({UNITS.get(target, '')})" if metric in ("mae", "rmse") else LABELS.get(target, target)
         ours = pd.Series({k: cell(r["mean"], r["sd"], digits) for k, r in rows.iterrows()})
-        models = rows[rows["model"] == "automm"]["mean"].dropna()
+        models = rows["mean"].dropna()
         if bold and len(models):
             best = models.idxmin() if LOWER_IS_BETTER[metric] else models.idxmax()
             ours[best] = f"**{ours[best]}**"
@@ -101,7 +102,7 @@ def write_tables(comparison: pd.DataFrame, folder: Path, prefix: str = "", digit
         part = comparison[comparison["metric"] == metric]
         low, high = (part["n_seeds"].min(), part["n_seeds"].max()) if len(part) else (0, 0)
         seeds = f"{low}" if low == high else f"{low}–{high}"
-        caption = f"{METRIC_LABELS[metric]} on the test split, mean ± sd over seeds ({seeds} per cell){paper}."
+        caption = f"{METRIC_LABELS[metric]} on the test split, mean ± sd over seeds ({seeds} per cell){paper}; bold: the best row of each column, baselines included."
         written[metric] = write_table(part, metric_table(comparison, metric, digits), folder,
                                       f"{prefix}{name}", caption)
     return written
