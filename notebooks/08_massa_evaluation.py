@@ -34,6 +34,7 @@ import pandas as pd
 
 import matmodal
 from matmodal.plots import massa as mp
+from matmodal.reporting import massa as massa_reporting
 
 settings, layout = matmodal.setup(profile=profile, mirror=mirror, output_dir=output_dir, seed=seed)
 out = layout.massa_scores_dir
@@ -49,10 +50,7 @@ print(f"{len(files)} score files, {len(scores)} rows; runs: {sorted(scores.run.u
 # ## Pretrained or not: every backbone of every result
 
 # %%
-columns = [c for c in ("dataset", "family", "stage", "clip_pretrained", "clip_source", "image_backbone",
-                       "image_pretrained", "image_source", "text_backbone", "text_model_type", "text_pretrained",
-                       "text_source", "tokenizer_source") if c in scores.columns]
-backbones = scores[columns].drop_duplicates().reset_index(drop=True) if len(scores) else pd.DataFrame()
+backbones = massa_reporting.backbone_table(scores, project=settings.output_dir.parent)
 figures.mkdir(parents=True, exist_ok=True)
 if len(backbones):
     backbones.to_csv(figures / "backbones.csv", index=False)

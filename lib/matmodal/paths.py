@@ -57,3 +57,12 @@ def read_json_object(path: Path, unreadable: str = "treated as missing") -> dict
         log.warning("%s holds a %s, not an object; %s", path, type(data).__name__, unreadable)
         return None
     return data
+
+
+def machine_neutral(text: str, project: Path, home: Path | None = None) -> str:
+    """``text`` with the project folder written as ``.`` and the home folder as ``~``: outputs
+    that print a resolved path (a dataset folder, a checkpoint in the cache) say nothing of the
+    machine or user that ran them."""
+    text = text.replace(str(project.resolve()), ".")
+    home = home or Path.home()
+    return text.replace(str(home.resolve()), "~") if str(home.resolve()) != "/" else text

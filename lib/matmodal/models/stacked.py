@@ -237,6 +237,8 @@ def build_text_backbone(spec: TextSpec) -> tuple[nn.Module, Tokenizer, dict[str,
         model = _checkpoint_text_model(spec, source, tokenizer, info)
     model = model if model is not None else _random_text_model(spec, tokenizer)
     info["text_model_type"] = model.config.model_type
+    if info["text_pretrained"] and "minilm" in str(source).lower() and spec.kind != "minilm":
+        info["text_backbone"] = f"all-MiniLM-L6-v2 (in place of {spec.kind})"  # say what ran
     if spec.layers and len(model.encoder.layer) > spec.layers:
         model.encoder.layer = model.encoder.layer[: spec.layers]
         info["text_layers_kept"] = spec.layers

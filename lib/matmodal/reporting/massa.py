@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from matmodal.paths import machine_neutral
 from matmodal.reporting.tables import write_table
 from matmodal.targets import LABELS, UNITS
 
@@ -229,3 +230,17 @@ def beside_costa_grid(summary: pd.DataFrame, grid: pd.DataFrame, seed: int, wher
         return empty, (f"no target in both: grid {sorted(ok['target'].unique())}, "
                        f"massa2024 {sorted(ours['target'].unique())}")
     return beside.sort_values(["dataset", "target", "source", "label"]).reset_index(drop=True), ""
+
+
+BACKBONE_COLUMNS = ("dataset", "family", "stage", "clip_pretrained", "clip_source", "image_backbone",
+                    "image_pretrained", "image_source", "text_backbone", "text_model_type", "text_pretrained",
+                    "text_source", "tokenizer_source")
+
+
+def backbone_table(scores: pd.DataFrame, project: Path | None = None) -> pd.DataFrame:
+    """Which backbone each family and stage ran, pretrained or not, from where (paths written
+    relative to the project and the home folder, so the committed table names no machine)."""
+    columns = [c for c in BACKBONE_COLUMNS if c in scores.columns]
+    table = scores[columns].drop_duplicates().reset_index(drop=True) if len(scores) else pd.DataFrame()
+    root = project or Path.cwd().parent
+    return table.map(lambda v: machine_neutral(v, root) if isinstance(v, str) else v)
