@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from matmodal.paths import machine_neutral
-from matmodal.quiet import BATCH_ENV
+from matmodal.quiet import BATCH_ENV, restore_env
 
 KERNEL = "matmodal"
 SECRET_ENV = ("MP_API_KEY",)
@@ -72,11 +72,7 @@ def kernel_env(values: dict[str, str]) -> Iterator[None]:
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        restore_env(saved)
 
 
 def run_notebook(source: Path, out_dir: Path, parameters: dict[str, Any]) -> Path:

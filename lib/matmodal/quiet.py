@@ -186,6 +186,15 @@ _PROGRESS_ENV = ("TQDM_DISABLE", "AUTOMM_TUTORIAL_MODE")
 _SAVED_ENV: dict[str, str | None] = {}  # what progress_off replaced, for progress_on
 
 
+def restore_env(saved: dict[str, str | None]) -> None:
+    """Put environment variables back as ``saved`` recorded them (None: the variable was unset)."""
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def progress_off() -> None:
     """Batch mode: no tqdm, AutoMM or transformers progress bars.
 
@@ -212,11 +221,7 @@ def progress_on() -> None:
     init = tqdm.std.tqdm.__init__
     if getattr(init, "_matmodal_quiet", False):
         tqdm.std.tqdm.__init__ = init.__wrapped__  # type: ignore[method-assign]
-    for name, value in _SAVED_ENV.items():  # only what progress_off set; a user's own setting stays
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    restore_env(_SAVED_ENV)  # only what progress_off set; a user's own setting stays
     _SAVED_ENV.clear()
 
 
