@@ -278,3 +278,25 @@ def test_batch_mode_reaches_the_kernel_but_does_not_leak_into_this_process(monke
     with notebook_runner.kernel_env({BATCH_ENV: "1"}):
         assert os.environ[BATCH_ENV] == "1"
     assert BATCH_ENV not in os.environ
+
+
+def test_published_pages_share_one_stylesheet(tmp_path):
+    """Each rendered page embedded nbconvert's ~7,300-line stylesheet; published pages link one shared copy."""
+    head = '<html><head><title>{0}</title><style type="text/css">\n.jp-Cell {{ margin: 0 }}\n</style>\n' \
+           '<script type="module">\nconsole.log(1);\n</script></head>' \
+           '<body><style scoped="">.df {{ color: red }}</style>{0}</body></html>'
+    folder = tmp_path / "rendered_notebooks" / "quick"
+    for stem in ("01_data_understanding", "02_dataset_construction"):
+        html = tmp_path / f"{stem}.html"
+        html.write_text(head.format(stem))
+        notebook_runner.publish(html, folder)
+    assets = sorted(path.name for path in folder.glob("notebook-*"))
+    assert [Path(name).suffix for name in assets] == [".css", ".mjs"]
+    css = next(folder.glob("notebook-*.css"))
+    assert css.read_text().strip() == ".jp-Cell { margin: 0 }"
+    page = (folder / "02_dataset_construction.html").read_text()
+    assert f'<link rel="stylesheet" href="{css.name}">' in page
+    assert "<style scoped=\"\">.df { color: red }</style>" in page  # body styles (pandas tables) stay
+    assert "console.log" not in page and 'type="module" src="notebook-' in page
+    (folder / "notebook-000000000000.css").write_text("stale")
+    assert [path.name for path in notebook_runner.prune_assets(folder)] == ["notebook-000000000000.css"]

@@ -39,3 +39,12 @@ def test_rendered_notebook_is_committed_quiet_and_machine_neutral(stem):
     for folder in {"/root/", "/home/", "/work/"}:
         assert folder not in page, f"{path.name} shows a machine folder ({folder})"
     assert path.stat().st_size < 3_000_000, f"{path.name} is {path.stat().st_size / 1e6:.1f} MB"
+
+
+def test_rendered_notebooks_link_assets_that_are_committed():
+    """The pages share one stylesheet and one module script (notebook_runner.share_head_assets)."""
+    pages = {path.name: path.read_text() for path in RENDERED.glob("*.html")}
+    linked = {name for page in pages.values() for name in re.findall(r'(?:href|src)="(notebook-[0-9a-f]{12}\.\w+)"', page)}
+    assert linked, "no page links the shared stylesheet"
+    assert {path.name for path in RENDERED.glob("notebook-*")} == linked
+    assert all("<style type=\"text/css\">" not in page.split("</head>")[0] for page in pages.values())

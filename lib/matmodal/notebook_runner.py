@@ -14,7 +14,9 @@ whoever ran it. The run stops at the first failing notebook, naming it.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -56,12 +58,58 @@ def relative_to_notebooks(path: str | Path, notebooks: Path) -> str:
     return os.path.relpath(Path(path).resolve(), notebooks.resolve())
 
 
+_HEAD_STYLE = re.compile(r"<style[^>]*>(.*?)</style>\s*", re.DOTALL)
+_HEAD_MODULE = re.compile(r'<script type="module">(.*?)</script>', re.DOTALL)
+
+
+def _asset(folder: Path, suffix: str, text: str) -> str:
+    """Write ``text`` once under ``folder`` as ``notebook-<sha256[:12]><suffix>``; returns the file name."""
+    name = f"notebook-{hashlib.sha256(text.encode()).hexdigest()[:12]}{suffix}"
+    if not (folder / name).exists():
+        (folder / name).write_text(text)
+    return name
+
+
+def share_head_assets(html: str, folder: Path) -> str:
+    """Move the template's CSS and module script out of ``<head>`` into files shared by every notebook.
+
+    nbconvert embeds ~7,300 identical lines of stylesheet (and the mermaid loader) in each page;
+    the committed pages link one copy instead (named by content hash, so a template change writes
+    a new file). Styles inside the body (pandas' scoped table styles) stay where they are.
+    """
+    end = html.find("</head>")
+    if end < 0:
+        return html
+    head, body = html[:end], html[end:]
+    css = "\n".join(match.group(1) for match in _HEAD_STYLE.finditer(head))
+    if css:
+        link = f'<link rel="stylesheet" href="{_asset(folder, ".css", css)}">\n'
+        head = _HEAD_STYLE.sub("", head)
+        head = head.replace("</title>", "</title>" + link, 1) if "</title>" in head else head + link
+    module = _HEAD_MODULE.search(head)
+    if module:
+        name = _asset(folder, ".mjs", module.group(1))
+        head = head[:module.start()] + f'<script type="module" src="{name}"></script>' + head[module.end():]
+    return head + body
+
+
 def publish(html: Path, folder: Path, project: Path | None = None) -> Path:
-    """Write one rendered notebook into the committed folder for reviewers, machine-neutral."""
+    """Write one rendered notebook into the committed folder for reviewers, machine-neutral,
+    with the template's stylesheet and scripts shared between the pages (:func:`share_head_assets`)."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / html.name
-    target.write_text(machine_neutral(html.read_text(), project or Path.cwd()))
+    target.write_text(share_head_assets(machine_neutral(html.read_text(), project or Path.cwd()), folder))
+    prune_assets(folder)
     return target
+
+
+def prune_assets(folder: Path) -> list[Path]:
+    """Delete shared ``notebook-*`` assets that no page in ``folder`` links any more; returns them."""
+    pages = "".join(page.read_text(errors="ignore") for page in folder.glob("*.html"))
+    stale = [asset for asset in folder.glob("notebook-*") if asset.name not in pages]
+    for asset in stale:
+        asset.unlink()
+    return stale
 
 
 @contextmanager
