@@ -5,16 +5,20 @@ value with one ``nn.Linear``; the whole model is fine-tuned (stage ``full``), op
 a head-only warm-up. Weights come from a local checkpoint directory or a hub name when they can
 be loaded (``CLIPModel.from_pretrained``), otherwise the same architecture is randomly
 initialised; :meth:`ClipRegressor.provenance` records which, and from where.
+``ClipRegressor.save`` / :func:`matmodal.models.stacked.load_regressor` save and load it
+(safetensors + JSON config, :mod:`matmodal.models.saving`).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from matmodal.models import saving
 from matmodal.models.torch_common import (
     Batch,
     Regressor,
@@ -110,6 +114,8 @@ def _pooled(output: Any) -> Tensor:
 class ClipRegressor(Regressor):
     """CLIP image + text embeddings, concatenated, then one linear layer -> 1 value."""
 
+    architecture = "clip"
+
     def __init__(self, clip: nn.Module, info: dict[str, Any]) -> None:
         super().__init__()
         self.clip = clip
@@ -125,6 +131,28 @@ class ClipRegressor(Regressor):
 
     def provenance(self) -> dict[str, Any]:
         return {"family": "clip", **self.info}
+
+    def specs(self) -> dict[str, Any]:
+        return {"clip": self.info["clip_spec"]}
+
+    @classmethod
+    def rebuild(cls, specs: dict[str, Any]) -> ClipRegressor:
+        """The saved CLIP's architecture at random init (the saved weights replace it; a pretrained
+        checkpoint is rebuilt from its own config when it is still at hand, else CLIP's defaults)."""
+        from transformers import CLIPConfig, CLIPModel
+
+        spec = ClipSpec(**specs["clip"])
+        if spec.source_name:
+            try:
+                config = CLIPConfig.from_pretrained(spec.source_name)
+                return cls(CLIPModel(config), {"clip_spec": asdict(spec)})
+            except Exception:  # offline hub, moved folder: the random-init shape of the spec
+                pass
+        clip, _, info = build_clip(ClipSpec(**{**specs["clip"], "checkpoint": None}))
+        return cls(clip, {**info, "clip_spec": asdict(spec)})
+
+    def save(self, folder: Path, **record: Any) -> dict[str, Any]:
+        return saving.save_regressor(self, folder, **record)
 
 
 def clip_regressor(spec: ClipSpec) -> tuple[ClipRegressor, Tokenizer]:

@@ -14,6 +14,11 @@ Backbones (``ImageSpec.kind`` / ``TextSpec.kind``): ``inception_v3`` (timm) and 
 text weights available offline) and ``tiny_roberta`` (small random RoBERTa). Pretrained weights
 come from ``checkpoint`` (a local path or hub name) when they load, else random init; the
 provenance of every model says which.
+
+Saving: ``model.save(folder, **record)`` writes the weights (safetensors, no pickle) and a JSON
+config with the specs (:mod:`matmodal.models.saving`); :func:`load_regressor` rebuilds the
+module from the specs (random init: no checkpoint or download needed) and loads the weights
+after checking their sha256.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from matmodal.models import saving
 from matmodal.models.torch_common import (
     Batch,
     Regressor,
@@ -257,6 +263,8 @@ def mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
 class ImageRegressor(Regressor):
     """Image backbone + 4-layer dense readout (the paper's InceptionV3 stage)."""
 
+    architecture = "image"
+
     def __init__(self, spec: ImageSpec) -> None:
         super().__init__()
         self.backbone, self.info = build_image_backbone(spec)
@@ -269,9 +277,23 @@ class ImageRegressor(Regressor):
     def provenance(self) -> dict[str, Any]:
         return {"family": "stacked", **self.info}
 
+    def specs(self) -> dict[str, Any]:
+        return {"image": self.info["image_spec"]}
+
+    @classmethod
+    def rebuild(cls, specs: dict[str, Any]) -> ImageRegressor:
+        """The architecture of ``specs`` (random init: the saved weights replace it)."""
+        return cls(ImageSpec(**{**specs["image"], "checkpoint": None}))
+
+    def save(self, folder: Path, **record: Any) -> dict[str, Any]:
+        """Weights + config into ``folder`` (:func:`matmodal.models.saving.save_regressor`)."""
+        return saving.save_regressor(self, folder, **record)
+
 
 class TextRegressor(Regressor):
     """Text transformer (mean-pooled) + 4-layer dense readout (the paper's RoBERTa stage)."""
+
+    architecture = "text"
 
     def __init__(self, spec: TextSpec) -> None:
         super().__init__()
@@ -285,6 +307,17 @@ class TextRegressor(Regressor):
 
     def provenance(self) -> dict[str, Any]:
         return {"family": "stacked", **self.info}
+
+    def specs(self) -> dict[str, Any]:
+        return {"text": self.info["text_spec"]}
+
+    @classmethod
+    def rebuild(cls, specs: dict[str, Any]) -> TextRegressor:
+        """The checkpoint's architecture, random init (the saved weights replace it)."""
+        return cls(TextSpec(**{**specs["text"], "pretrained": False}))
+
+    def save(self, folder: Path, **record: Any) -> dict[str, Any]:
+        return saving.save_regressor(self, folder, **record)
 
 
 class EmbeddingRegressor(Regressor):
@@ -329,9 +362,11 @@ def text_embeddings(spec: TextSpec, texts: list[str], batch_size: int = 32) -> t
 class StackedRegressor(Regressor):
     """Fitted image + text regressors without their last layer, concatenated, two new layers."""
 
+    architecture = "stacked"
+
     def __init__(self, image: ImageRegressor, text: TextRegressor, dropout: float = 0.1) -> None:
         super().__init__()
-        self.image, self.text = image, text
+        self.image, self.text, self.dropout = image, text, dropout
         self.head = DenseReadout([2 * PENULTIMATE, PENULTIMATE, 1], dropout)
 
     def encode(self, batch: Batch) -> Tensor:
@@ -348,3 +383,45 @@ class StackedRegressor(Regressor):
 
     def provenance(self) -> dict[str, Any]:
         return {"family": "stacked", **self.image.info, **self.text.info}
+
+    def specs(self) -> dict[str, Any]:
+        return {**self.image.specs(), **self.text.specs(), "dropout": self.dropout}
+
+    @classmethod
+    def rebuild(cls, specs: dict[str, Any]) -> StackedRegressor:
+        return cls(ImageRegressor.rebuild(specs), TextRegressor.rebuild(specs), specs["dropout"])
+
+    def save(self, folder: Path, **record: Any) -> dict[str, Any]:
+        return saving.save_regressor(self, folder, **record)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def architectures() -> dict[str, Any]:
+    """Saved ``architecture`` name -> class with ``rebuild(specs)`` (image, text, stacked, clip)."""
+    from matmodal.models.clip import ClipRegressor
+
+    return {cls.architecture: cls for cls in (ImageRegressor, TextRegressor, StackedRegressor, ClipRegressor)}
+
+
+def load_regressor(folder: Path) -> tuple[Regressor, dict[str, Any]]:
+    """The regressor saved in ``folder`` (eval mode) and its config.
+
+    The module is rebuilt from the recorded specs at random init, then every weight is loaded
+    (strict) from the safetensors file whose sha256 matches the config; the provenance the
+    model had when saved (pretrained flags, sources) is restored on it.
+    """
+    config, state = saving.read_folder(folder)
+    known = architectures()
+    if config["architecture"] not in known:
+        raise saving.SavedModelError(f"{folder}: unknown architecture {config['architecture']!r} "
+                                     f"(known: {', '.join(known)})")
+    model = known[config["architecture"]].rebuild(config["specs"])
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise saving.SavedModelError(f"{folder}: weights do not fit the recorded architecture: "
+                                     f"{str(error)[:300]}") from error
+    saving.restore_provenance(model, config.get("provenance") or {})
+    return model.eval(), config
