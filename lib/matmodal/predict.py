@@ -50,6 +50,7 @@ from matmodal.models.automm import (
     TargetTransform,
     predict_frame,
 )
+from matmodal.models.saving import is_saved_model
 from matmodal.schema import ECD_IMAGE
 from matmodal.sources import structure_files
 from matmodal.sources.download import tree_sha256
@@ -365,6 +366,8 @@ def predict(model_dir: Path, inputs: Sequence[Path], *, dataset_dir: Path | None
         detail = "; ".join(s.line() for s in skipped[:5])
         raise ValueError(f"no readable structure in {[str(p) for p in inputs]}: {detail}")
     by_key = {s.key: s for s in structures}
+    if is_saved_model(Path(model_dir)):  # a saved massa2024 ECD regressor: densities computed with GPAW
+        return saved_model_predictions(Path(model_dir), structures, skipped, work_dir, settings)
     items = [(s.key, s.structure) for s in structures]
     rows, failed = [], {}
     with tempfile.TemporaryDirectory(prefix="matmodal-predict-") as scratch:
@@ -385,4 +388,91 @@ def predict(model_dir: Path, inputs: Sequence[Path], *, dataset_dir: Path | None
                       **about}
                      for key, v in zip(frame[ID], values, strict=True)]
     skipped += [Skipped(f"{by_key[k].file} ({by_key[k].name})", reason) for k, reason in failed.items()]
+    return Predictions(pd.DataFrame(rows), skipped)
+
+
+# ---------------------------------------------------------------------------- saved massa2024 regressors
+
+
+def saved_model_provenance(config: dict[str, Any]) -> dict[str, Any]:
+    """What a prediction row says about a saved regressor (:mod:`matmodal.models.saving`): the
+    same fields as :func:`model_provenance`, plus the backbone and its test score."""
+    about = config.get("provenance") or {}
+    pretrained = {k.removesuffix("_pretrained"): v for k, v in about.items() if k.endswith("_pretrained")}
+    test = (config.get("metrics") or {}).get("test") or {}
+    return {
+        "run_id": Path(str(config.get("name", ""))).name, "model": f"{config.get('family', '')}:{config.get('stage', '')}",
+        "epochs": "+".join(str(h.get("epochs")) for h in config.get("history", [])),
+        "pretrained": ",".join(f"{k}={v}" for k, v in sorted(pretrained.items())) or "none",
+        "backbone": about.get("image_source", about.get("image_backbone", "")),
+        "profile": (config.get("dataset_provenance") or {}).get("profile", ""), "dataset": config.get("dataset", ""),
+        "seed": config.get("seed"), "n_train": config.get("n_train"), "test_r2": test.get("r2"),
+        "code_version": config.get("code_version", ""), "weights_sha256": config.get("weights_sha256", "")[:16],
+    }
+
+
+def _density_notes(structures: list[InputStructure]) -> dict[str, str]:
+    """Per structure, the elements whose GPAW valence differs from MP's (the model saw MP densities)."""
+    from matmodal.modalities.ecd.dft import valence_mismatch
+
+    notes = {}
+    for s in structures:
+        try:
+            differ = valence_mismatch(s.structure)
+        except KeyError:  # no setup: the density step reports it
+            continue
+        notes[s.key] = "; ".join(f"{el}: GPAW {a:g} e vs MP {b:g} e" for el, (a, b) in sorted(differ.items()))
+    return notes
+
+
+def saved_model_predictions(folder: Path, structures: list[InputStructure], skipped: list[Skipped],
+                            work_dir: Path | None, settings: Settings) -> Predictions:
+    """Predictions of a saved ECD-image regressor: each structure's density is computed with GPAW
+    (the settings the model recorded, cached; a time estimate goes to stderr first), cut into the
+    (111) image with the ECD settings of the training dataset, resized and normalised as in
+    training, and predicted; rows carry the model's provenance and a ``density_note`` naming
+    elements whose GPAW valence differs from MP's (out of the training distribution)."""
+    from matmodal.modalities.ecd.dft import (
+        DftSettings,
+        DftUnavailableError,
+        ecd_images_for,
+        recorded_ecd_settings,
+    )
+    from matmodal.models.stacked import load_regressor
+    from matmodal.models.torch_common import load_images
+    from matmodal.models.torch_common import predict as torch_predict
+
+    model, config = load_regressor(folder)
+    image = (config.get("inputs") or {}).get("image") or {}
+    if config["architecture"] != "image" or image.get("column") != ECD_IMAGE:
+        raise ValueError(f"{folder}: predicting is supported for ECD-image regressors only "
+                         f"(this one: {config['architecture']}, inputs {sorted(config.get('inputs') or {})})")
+    dft = DftSettings(**config["dft"])
+    config = {**config, "name": str(folder)}
+    names = [s.name for s in structures]  # stderr names the structures (keys when two share a name)
+    label = {s.key: s.name if names.count(s.name) == 1 else s.key for s in structures}
+    with tempfile.TemporaryDirectory(prefix="matmodal-predict-") as scratch:
+        try:
+            paths, failed = ecd_images_for([(label[s.key], s.structure) for s in structures],
+                                           Path(work_dir or scratch) / "ecd",
+                                           recorded_ecd_settings(config["ecd"], str(folder)), dft,
+                                           cache_dir=settings.cache_dir)
+        except DftUnavailableError as error:  # the dft extra is missing: one clear line from the CLI
+            raise ValueError(f"{folder} predicts from charge densities computed here: {error}") from error
+        key_of = {v: k for k, v in label.items()}
+        paths, failed = {key_of[k]: v for k, v in paths.items()}, {key_of[k]: v for k, v in failed.items()}
+        done = [s for s in structures if s.key in paths]
+        pixels = load_images([paths[s.key] for s in done], image["size"], image["mean"], image["std"],
+                             image.get("resample", "bilinear")) if done else None
+    rows = []
+    if done:
+        standard = torch_predict(model, {"pixel_values": pixels}, list(range(len(done))))
+        values = standard * config["standardiser"]["std"] + config["standardiser"]["mean"]
+        notes, about = _density_notes(done), saved_model_provenance(config)
+        density = f"GPAW {dft.xc} {dft.mode} {dft.cutoff:g} eV, k {dft.kpoint_density:g}/Å (computed)"
+        rows = [{ID: s.name, "input": s.file, "target": config["target"], "prediction": float(v),
+                 "unit": config.get("unit", ""), "density": density, "density_note": notes.get(s.key, ""), **about}
+                for s, v in zip(done, values, strict=True)]
+    by_key = {s.key: s for s in structures}
+    skipped = [*skipped, *(Skipped(f"{by_key[k].file} ({by_key[k].name})", why) for k, why in failed.items())]
     return Predictions(pd.DataFrame(rows), skipped)

@@ -15,7 +15,8 @@ Split by concern (this package re-exports every public name):
   :func:`mean_trainer`, :func:`clip_trainer`, :func:`stacked_trainer`, :func:`tower_clip_trainer`)
   and the frozen-tower :class:`FeatureCache`;
 - :mod:`.planning`: :func:`model_specs`, :func:`study_trainers`, :func:`run_study` (notebook 07's
-  loop), the Table 2 :data:`TRIALS`.
+  loop), the Table 2 :data:`TRIALS`;
+- :mod:`.saved`: :func:`train_and_save`, one ECD-image regressor saved for ``matmodal predict``.
 """
 
 from matmodal.protocols.cv import (
@@ -50,6 +51,7 @@ from matmodal.protocols.planning import (
     study_trainers,
     trial_configs,
 )
+from matmodal.protocols.saved import SavedModelPlan, model_name, train_and_save
 from matmodal.protocols.trainers import (
     FAMILIES,
     FeatureCache,
@@ -62,8 +64,9 @@ from matmodal.protocols.trainers import (
 
 __all__ = [
     "ALL_COLUMNS", "DENSITY_NPZ", "FAMILIES", "ID", "IMAGE", "IMAGE_COLUMNS", "TEXT_COLUMNS", "TEXT_LEVELS",
-    "TRIALS", "Experiment", "FeatureCache", "FoldContext", "ModelSpecs", "ProtocolConfig", "StagePrediction",
-    "Trainer", "clip_trainer", "cv_folds", "density_slice_table", "fold_contexts", "keywords_text",
-    "level_texts", "mean_trainer", "model_specs", "prepare", "random_init", "run_protocol", "run_study",
-    "stacked_trainer", "study_trainers", "tower_clip_trainer", "trial_configs", "validation_search",
+    "TRIALS", "Experiment", "FeatureCache", "FoldContext", "ModelSpecs", "ProtocolConfig", "SavedModelPlan",
+    "StagePrediction", "Trainer", "clip_trainer", "cv_folds", "density_slice_table", "fold_contexts",
+    "keywords_text", "level_texts", "mean_trainer", "model_name", "model_specs", "prepare", "random_init",
+    "run_protocol", "run_study", "stacked_trainer", "study_trainers", "tower_clip_trainer", "train_and_save",
+    "trial_configs", "validation_search",
 ]

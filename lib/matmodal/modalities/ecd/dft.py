@@ -454,6 +454,17 @@ def valence_electrons(structure: Structure, xc: str = "PBE") -> dict[str, float]
     return {el.symbol: table[el.symbol] for el in structure.composition.elements}
 
 
+def valence_mismatch(structure: Structure, xc: str = "PBE") -> dict[str, tuple[float, float]]:
+    """Elements whose GPAW valence differs from the Materials Project POTCAR's ZVAL:
+    ``{element: (GPAW, MP)}`` (needs gpaw). A density computed for such an element is not like
+    the MP densities a model trained on (docs/dft.md: GeC, Ge 4 vs 14 e, anti-correlated)."""
+    from matmodal.sources.materials_project import mp_zval
+
+    zval = mp_zval()
+    return {el: (ours, zval[el]) for el, ours in valence_electrons(structure, xc).items()
+            if el in zval and ours != zval[el]}
+
+
 # -- into the ECD pipeline ----------------------------------------------------------------------
 def ecd_settings_for_dft(settings: Any) -> Any:
     """``EcdSettings`` for a GPAW density: the promolecule carries GPAW's valence electrons
