@@ -142,7 +142,7 @@ def test_predictions_state_the_models_provenance():
     assert p.model_provenance(result) == {
         "run_id": "automm__k_vrh__image+text__seed0", "model": "automm", "epochs": 1,
         "pretrained": "image=False,text=True", "backbone_profile": "offline", "profile": "quick",
-        "dataset": "mp_elastic", "seed": 0, "n_train": 31, "code_version": "0.1.0+abc"}
+        "dataset": "mp_elastic", "seed": 0, "n_train": 31, "features": "all built", "code_version": "0.1.0+abc"}
 
 
 @pytest.fixture(scope="module")
@@ -243,3 +243,36 @@ def test_cli_predict_end_to_end_csv_only_on_stdout(built, inputs, tmp_path, capf
     shutil.copy(run / "model" / "assets.json", run / "model" / "extra.json")
     assert cli.main(argv) == 2
     assert "refusing to unpickle" in capfd.readouterr().err
+
+
+def test_cli_predict_with_a_saved_gbm_on_a_real_cif(mirror_dir, tmp_path, capfd):
+    """Train the GBM baseline on 48 real MP elastic materials (Magpie), then `matmodal predict` on
+    a real CIF of another material: one number in GPa, with the model's provenance columns."""
+    from matmodal import cli
+    from matmodal.runs import Grid, run_grid
+    from tests.grid_fixtures import tiny_elastic
+
+    dataset = tiny_elastic(mirror_dir)
+    grid = Grid(dataset.name, ["k_vrh"], combinations=[], seeds=[2], baselines=("gbm",),
+                settings={"features": ("magpie",)})
+    results = run_grid(grid, dataset.table, tmp_path / "runs", verbosity=0)
+    assert list(results.status) == ["ok"], results.reason.tolist()
+    run = tmp_path / "runs" / dataset.name / "gbm-magpie__k_vrh__tabular__seed2"
+    recorded = json.loads((run / RESULT).read_text())
+    assert set(recorded["model_files"]) == {"gbm.skops", "gbm.json"}
+
+    columns = _elastic_columns(mirror_dir)
+    unseen = next(k for k, i in columns["material_id"].items() if i not in set(dataset.table["material_id"]))
+    cif = tmp_path / f"{columns['material_id'][unseen]}.cif"
+    cif.write_text(columns["cif"][unseen])
+    capfd.readouterr()
+    assert cli.main(["predict", "--model", str(run), "--dataset", str(dataset.folder), "--input", str(cif)]) == 0
+    frame = pd.read_csv(pd.io.common.StringIO(capfd.readouterr().out))
+    assert len(frame) == 1 and frame.unit[0] == "GPa" and 0 < frame.prediction[0] < 1000
+    row = frame.iloc[0]
+    assert (row.model, row.features, row.n_train, row.seed, row.pretrained) == ("gbm", "magpie", 41, 2, "none")
+    assert row.run_id == run.name and row.dataset == dataset.name
+
+    (run / "model" / "gbm.json").write_text("{}")  # a tampered card is refused before anything loads
+    assert cli.main(["predict", "--model", str(run), "--dataset", str(dataset.folder), "--input", str(cif)]) == 2
+    assert "changed: gbm.json" in capfd.readouterr().err

@@ -22,8 +22,10 @@ finished). Runs trained before hashes were recorded are refused too, unless
 ``trust_unverified=True`` (``--trust-unverified``): only for folders you made yourself.
 
 Every prediction row states the model's provenance (run id, family, epochs, whether each
-backbone was pretrained, profile, dataset, seed), so a one-epoch smoke model is not mistaken for
-a real one.
+backbone was pretrained, profile, dataset, seed, n_train, the featurisers of its tabular
+columns), so a one-epoch smoke model is not mistaken for a real one. GBM runs predict too: their
+``model/`` holds a skops file (no pickle; :func:`matmodal.models.baselines.load_gbm`), hashed in
+``result.json`` like an AutoMM folder.
 """
 
 from __future__ import annotations
@@ -176,6 +178,7 @@ def model_provenance(result: dict[str, Any]) -> dict[str, Any]:
         "backbone_profile": config.get("backbone_profile", ""),
         "profile": config.get("profile") or run_provenance.get("profile", ""),
         "dataset": config.get("dataset", ""), "seed": config.get("seed"), "n_train": result.get("n_train"),
+        "features": "+".join(config.get("features") or []) or "all built",
         "code_version": run_provenance.get("code_version", ""),
     }
 
@@ -341,9 +344,13 @@ def modality_frame(items: list[tuple[str, Structure]], columns: dict[str, list[s
 
 
 def _load_predictor(folder: Path, config: RunConfig) -> Any:
+    if config.model == "gbm":  # skops file, no pickle (matmodal.models.baselines.load_gbm)
+        from matmodal.models.baselines import load_gbm
+
+        return load_gbm(folder / MODEL)
     if config.model != "automm":
         raise ValueError(f"run {config.run_id}: predicting with {config.model!r} runs is not supported "
-                         "(only AutoMM runs save a loadable model)")
+                         "(only AutoMM and GBM runs save a loadable model)")
     from autogluon.multimodal import MultiModalPredictor
 
     return MultiModalPredictor.load(str(folder / MODEL))

@@ -130,3 +130,34 @@ def test_ensemble_is_the_mean_of_its_stored_members(mirror_dir, tmp_path):
     saved = pd.read_parquet(tmp_path / config.run_id / PREDICTIONS)
     np.testing.assert_allclose(saved["y_pred"], (preds[0] + preds[1]) / 2)
     assert result["members"] == ["mean__k_vrh__tabular__seed0", "gbm-magpie-log10__k_vrh__tabular__seed0"]
+
+
+def test_a_saved_gbm_predicts_exactly_what_the_run_predicted_and_refuses_foreign_types(mirror_dir, tmp_path):
+    """The GBM run writes model/gbm.skops + gbm.json; loading it back (no pickle) gives the
+    run's own test predictions bit for bit; a file asking for other types is refused."""
+    import json
+
+    import skops.io as sio
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from matmodal.models.baselines import GBM_CARD, GBM_FILE, load_gbm
+
+    table = tiny_elastic(mirror_dir).table
+    config = RunConfig("t", "k_vrh", "tabular", model="gbm", features=("magpie",), seed=1, target_transform="log10")
+    result = train_baseline(table, config, tmp_path)
+    saved = load_gbm(tmp_path / "model")
+    card = json.loads((tmp_path / "model" / GBM_CARD).read_text())
+    assert card["n_train"] == result["n_train"] == 41 and card["seed"] == 1 and card["target_transform"] == "log10"
+    assert card["features"] == result["feature_columns"]["tabular"] and len(card["features"]) == 132
+    split = prepare_split(table, config)
+    values = TargetTransform("log10").inverse(saved.predict(split.test))
+    np.testing.assert_array_equal(values, pd.read_parquet(tmp_path / PREDICTIONS)["y_pred"].to_numpy())
+    with pytest.raises(ValueError, match="lacks"):
+        saved.predict(split.test.drop(columns=card["features"][:1]))
+
+    class Sneaky(HistGradientBoostingRegressor):  # a type no saved GBM holds
+        pass
+
+    sio.dump(Sneaky(max_iter=2).fit(np.eye(4), np.arange(4.0)), tmp_path / "model" / GBM_FILE)
+    with pytest.raises(ValueError, match=r"asks for types a saved GBM never holds.*Sneaky"):
+        load_gbm(tmp_path / "model")

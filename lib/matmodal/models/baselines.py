@@ -11,11 +11,19 @@
 
 Both use exactly the split of :func:`matmodal.models.run_spec.prepare_split` (same ids, same seed);
 the test split is predicted once, after fitting, and never read before.
+
+**Saved GBM** (``matmodal predict`` uses it): the refit model goes to ``<run>/model/`` as
+``gbm.skops`` (skops.io: JSON schema + numpy arrays in a zip, no pickle; loading accepts only the
+sklearn types of :data:`GBM_TRUSTED` and refuses a file asking for anything else) beside
+``gbm.json`` (features in column order, target and its transform, n_train, seed, versions).
+The run's ``result.json`` records the sha256 of both (``model_files``, as for AutoMM folders).
 """
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from matmodal.models.run_spec import (
+    MODEL,
     RunConfig,
     SplitData,
     TargetTransform,
@@ -44,6 +53,12 @@ STRONG_FEATURES = ("chgnet", "magpie")
 # rank over K_VRH, G_VRH, Vol/atom; up to 2000 iterations, stopped early on the validation rows
 GBM_DEFAULTS: dict[str, Any] = {"learning_rate": 0.05, "max_iter": 2000, "max_leaf_nodes": 7,
                                 "min_samples_leaf": 20, "l2_regularization": 0.0, "n_iter_no_change": 50}
+
+
+GBM_FILE = "gbm.skops"
+GBM_CARD = "gbm.json"
+# the types a saved GBM may contain beyond skops' built-in safe set; anything else is refused on load
+GBM_TRUSTED = ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",)
 
 
 def label(config: dict[str, Any]) -> str:
@@ -82,17 +97,76 @@ def refit_gbm(model: Any, x: np.ndarray, y: np.ndarray) -> Any:
     return clone(model).set_params(max_iter=int(model.n_iter_), early_stopping=False).fit(x, y)
 
 
-def gbm_predict(split: SplitData, config: RunConfig, features: list[str]) -> tuple[np.ndarray, pd.DataFrame, dict]:
-    """Fit the GBM on the training rows of ``split`` (validation carved from them), then
-    predict ``split.test``; returns predictions (target unit), the learning curve, the params."""
+def fit_refit_gbm(split: SplitData, config: RunConfig, features: list[str]) -> tuple[Any, pd.DataFrame, dict]:
+    """Fit the GBM on the training rows of ``split`` (validation carved from them; iterations by
+    early stopping), refit on every training row; returns the model (on the transformed target),
+    the learning curve and the params."""
     transform = TargetTransform(config.target_transform)
     fit, val = validation_split(split.train, config.validation_fraction, config.seed)
     params = family_params(config, "gbm", GBM_DEFAULTS)
     model, curve = fit_gbm(fit[features].to_numpy(float), transform.forward(fit[config.target]),
                            val[features].to_numpy(float), transform.forward(val[config.target]), config.seed, params)
     model = refit_gbm(model, split.train[features].to_numpy(float), transform.forward(split.train[config.target]))
-    pred = transform.inverse(model.predict(split.test[features].to_numpy(float)))
-    return pred, curve, {**params, "n_iter": int(model.max_iter), "refit_on": "all training rows"}
+    return model, curve, {**params, "n_iter": int(model.max_iter), "refit_on": "all training rows"}
+
+
+def gbm_predict(split: SplitData, config: RunConfig, features: list[str]) -> tuple[np.ndarray, pd.DataFrame, dict]:
+    """:func:`fit_refit_gbm`, then predict ``split.test``; returns predictions (target unit), the
+    learning curve, the params."""
+    model, curve, params = fit_refit_gbm(split, config, features)
+    pred = TargetTransform(config.target_transform).inverse(model.predict(split.test[features].to_numpy(float)))
+    return pred, curve, params
+
+
+def save_gbm(model: Any, folder: Path, config: RunConfig, features: list[str], n_train: int) -> list[Path]:
+    """Write the fitted GBM as ``gbm.skops`` + ``gbm.json`` (what it needs to predict: the feature
+    columns in order, the target transform; its provenance: n_train, seed, versions)."""
+    import sklearn
+    import skops
+    import skops.io as sio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sio.dump(model, folder / GBM_FILE)
+    card = {"estimator": f"{type(model).__module__}.{type(model).__name__}", "format": "skops.io",
+            "features": list(features), "target": config.target, "target_transform": config.target_transform,
+            "n_train": int(n_train), "seed": config.seed, "n_iter": int(model.max_iter),
+            "versions": {"scikit-learn": sklearn.__version__, "skops": skops.__version__}}
+    (folder / GBM_CARD).write_text(json.dumps(card, indent=1))
+    return [folder / GBM_FILE, folder / GBM_CARD]
+
+
+@dataclass(frozen=True)
+class SavedGbm:
+    """A GBM loaded from a run's ``model/``; ``predict`` reads its feature columns by name."""
+
+    model: Any
+    card: dict[str, Any]
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.card["features"])
+
+    def predict(self, frame: pd.DataFrame, as_pandas: bool = False) -> np.ndarray:
+        """Predictions on the transformed target scale (like an AutoMM predictor's; the caller
+        undoes ``card["target_transform"]``). ``as_pandas`` is accepted for the same call."""
+        missing = [c for c in self.features if c not in frame.columns]
+        if missing:
+            raise ValueError(f"saved GBM needs feature columns the input lacks: {missing[:5]} ({len(missing)})")
+        return self.model.predict(frame[self.features].to_numpy(float))
+
+
+def load_gbm(folder: Path) -> SavedGbm:
+    """The GBM of ``folder`` (a run's ``model/``); refuses a file that needs types beyond
+    :data:`GBM_TRUSTED` (skops never unpickles; verify the folder's hashes first)."""
+    import skops.io as sio
+
+    path = Path(folder) / GBM_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: no saved GBM ({GBM_FILE}); the run predates saved GBMs or kept no model")
+    unexpected = sorted(set(sio.get_untrusted_types(file=path)) - set(GBM_TRUSTED))
+    if unexpected:
+        raise ValueError(f"{path}: asks for types a saved GBM never holds ({', '.join(unexpected)}); refused")
+    return SavedGbm(sio.load(path, trusted=list(GBM_TRUSTED)), json.loads((Path(folder) / GBM_CARD).read_text()))
 
 
 def baseline_predictions(kind: str, split: SplitData, target: str, seed: int,
@@ -107,19 +181,24 @@ def baseline_predictions(kind: str, split: SplitData, target: str, seed: int,
 
 
 def train_baseline(table: pd.DataFrame, config: RunConfig, run_dir: Path, *, settings: Settings | None = None,
-                   **_: Any) -> dict[str, Any]:
-    """Fit baseline ``config.model`` on the run's split; writes predictions, returns the result."""
+                   keep_model: bool = True, **_: Any) -> dict[str, Any]:
+    """Fit baseline ``config.model`` on the run's split; writes predictions (and, for the GBM with
+    ``keep_model``, the model under ``model/``), returns the result."""
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     split = prepare_split(table, config)
     extra: dict[str, Any] = {}
+    features = split.columns["tabular"] if config.model == "gbm" else []
     if config.model == "gbm":
-        pred, curve, params = gbm_predict(split, config, split.columns["tabular"])
+        model, curve, params = fit_refit_gbm(split, config, features)
+        pred = TargetTransform(config.target_transform).inverse(model.predict(split.test[features].to_numpy(float)))
         extra = {"hyperparameters": params, "learning_curve": write_curve(curve, run_dir)}
+        if keep_model:
+            save_gbm(model, run_dir / MODEL, config, features, len(split.train))
+            extra["model_dir"] = str(run_dir / MODEL)
     else:
         pred = baseline_predictions(config.model, split, config.target, config.seed)
     write_predictions(split, pred, config, run_dir)
-    features = split.columns["tabular"] if config.model == "gbm" else []
     return run_summary(split, pred, config, started, settings, backbones={"baseline": {
         "kind": "baseline", "name": config.model, "path": None, "pretrained": False,
         "source": "scikit-learn HistGradientBoostingRegressor" if features else "training-set mean"}},
