@@ -31,26 +31,19 @@ import json  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 from pymatgen.io.vasp import Chgcar, Poscar, VolumetricData  # noqa: E402
 
 from matmodal.config import Settings  # noqa: E402
 from matmodal.modalities.ecd import (  # noqa: E402
     EcdSettings,
-    density_image,
     dft,
     fourier_resample,
     normalise,
-    regrid,
 )
 from matmodal.sources.charge_density import ChargeDensitySource, read_density  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MULTIMAT_IDS = ("mp-1002206", "mp-1002165", "mp-10020", "mp-1000")  # SiC, GeC, ScC, BaTe (2-atom FCC cells)
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
 
 
 def on_grid(density: VolumetricData, shape: tuple[int, ...]) -> Chgcar:
@@ -90,22 +83,18 @@ def picture(name: str, panels: dict, path: Path) -> None:
 
 def compare(name: str, reference: VolumetricData, ours: VolumetricData, ref_ecd: EcdSettings, our_ecd: EcdSettings,
             expected: tuple[float, float], info: dict, out_dir: Path) -> dict:
-    """One row of the table, and the side-by-side picture."""
-    total = EcdSettings(differential="none", pixels=ref_ecd.pixels)
-    ref_total, our_total = density_image(reference, settings=total), density_image(ours, settings=total)
-    ref_diff, our_diff = density_image(reference, settings=ref_ecd), density_image(ours, settings=our_ecd)
-    field = [regrid(d, 60).data["total"] / d.structure.volume for d in (reference, ours)]
+    """One row of the table, and the side-by-side picture (numbers: :func:`dft.compare_densities`)."""
+    numbers, images = dft.compare_densities(reference, ours, ref_ecd, our_ecd)
     label = "MP" if name.startswith("mp-") else "reference"
-    panels = {f"{label} total": ref_total, "GPAW total": our_total,
-              f"{label} differential": ref_diff, "GPAW differential": our_diff}
+    panels = {f"{label} total": images["reference total"], "GPAW total": images["ours total"],
+              f"{label} differential": images["reference differential"], "GPAW differential": images["ours differential"]}
     path = out_dir / f"dft_{name}.png"
     picture(name, panels, path)
     return {
         "material": name, "formula": reference.structure.composition.reduced_formula, "sites": len(reference.structure),
-        "ours_e": float(np.mean(ours.data["total"])), "ours_expected_e": expected[0],
-        "mp_e": float(np.mean(reference.data["total"])), "mp_expected_e": expected[1],
-        "corr_3d_total": pearson(*field), "corr_slice_total": pearson(ref_total.slice.values, our_total.slice.values),
-        "corr_slice_diff": pearson(ref_diff.slice.values, our_diff.slice.values),
+        "ours_e": numbers["ours_e"], "ours_expected_e": expected[0],
+        "mp_e": numbers["reference_e"], "mp_expected_e": expected[1],
+        **{k: numbers[k] for k in ("corr_3d_total", "corr_slice_total", "corr_slice_diff")},
         "wall_s": info["wall_s"], "estimate_s": round(info["estimate_s"], 1), "kpts_ibz": info["kpoints_irreducible"],
         "grid": "x".join(map(str, info["grid_shape"]["pseudo"])), "cache": info["cache"], "image": path.name,
         "spin": info["spin_polarised"], "moment_mub": round(info["magnetic_moment_mub"], 2),

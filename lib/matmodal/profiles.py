@@ -60,6 +60,12 @@ class EcdSlicing(_Section):
     density_datasets: list[DatasetName] | None = None  # real-density massa datasets
     density_limit: int | None = None  # 0: every density
     density_robocrys: bool | None = None
+    dft: bool | None = None  # compute a GPAW density and compare it with MP's (dft extra)
+    dft_material: str | None = None
+    dft_cutoff: float | None = None  # eV
+    dft_kpoint_density: float | None = None  # per Å⁻¹
+    grow_fcc: int | None = None  # GPAW densities for N FCC binaries without an MP density (0: off)
+    grow_workers: int | None = None  # Ray workers (0: serial)
     cache_dir: str | None = None
 
 

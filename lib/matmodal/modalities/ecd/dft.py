@@ -540,6 +540,60 @@ def ecd_column(items: Sequence[tuple[str, Structure]], recorded: dict[str, Any] 
     return paths
 
 
+# -- against a real density ---------------------------------------------------------------------
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two arrays of the same size (flattened); unchanged by min-max scaling."""
+    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
+def compare_densities(reference: Any, ours: Any, reference_ecd: Any, our_ecd: Any) -> tuple[dict[str, float], dict[str, Any]]:
+    """How close ``ours`` is to ``reference`` (both CHGCAR-convention densities of one structure)
+    after the same pipeline: grid means (e per cell), the correlation of the total densities on
+    the common 60³ grid (``corr_3d_total``) and of the (111) slices, total and differential
+    (``corr_slice_*``: also the correlation of the min-max images the model sees). Returns the
+    numbers and the four :class:`~matmodal.modalities.ecd.pipeline.DensityImage` results
+    (``reference total``, ``ours total``, ``reference differential``, ``ours differential``)."""
+    from matmodal.modalities.ecd.pipeline import EcdSettings, density_image
+    from matmodal.modalities.ecd.regrid import regrid
+
+    total = EcdSettings(differential="none", pixels=reference_ecd.pixels)
+    images = {"reference total": density_image(reference, settings=total), "ours total": density_image(ours, settings=total),
+              "reference differential": density_image(reference, settings=reference_ecd),
+              "ours differential": density_image(ours, settings=our_ecd)}
+    fields = [regrid(d, 60).data["total"] / d.structure.volume for d in (reference, ours)]
+    numbers = {"ours_e": float(np.mean(ours.data["total"])), "reference_e": float(np.mean(reference.data["total"])),
+               "corr_3d_total": pearson(*fields),
+               "corr_slice_total": pearson(images["reference total"].slice.values, images["ours total"].slice.values),
+               "corr_slice_diff": pearson(images["reference differential"].slice.values,
+                                          images["ours differential"].slice.values)}
+    return numbers, images
+
+
+def compare_with_mp(reference: Chgcar, settings: DftSettings | None = None, ecd: Any = None, *,
+                    cache_dir: Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Compute the GPAW density of an MP density's structure (cached), Fourier-resample it to the
+    MP grid and :func:`compare_densities` (MP: its ZVAL promolecule; ours: GPAW's valences).
+    Returns the numbers (plus the expected electron counts, GPAW's and MP's, and the calculation's
+    wall time, estimate and cache state) and the four images."""
+    from matmodal.modalities.ecd.pipeline import EcdSettings
+    from matmodal.modalities.ecd.regrid import fourier_resample
+    from matmodal.sources.materials_project import mp_zval
+
+    settings, ecd = settings or DftSettings(), ecd or EcdSettings()
+    structure = reference.structure
+    estimate = estimate_seconds(structure, settings)
+    ours, info = compute_density(structure, settings, cache_dir=cache_dir)
+    ours = _chgcar(structure, {"total": fourier_resample(ours.data["total"], tuple(reference.dim))})
+    numbers, images = compare_densities(reference, ours, ecd, ecd_settings_for_dft(ecd))
+    zval = mp_zval()
+    numbers.update(formula=structure.composition.reduced_formula, sites=len(structure),
+                   ours_expected_e=info["valence_electrons_cell"],
+                   reference_expected_e=float(sum(zval[site.specie.symbol] for site in structure)),
+                   wall_s=info["wall_s"], estimate_s=round(estimate, 1), cache=info["cache"],
+                   settings=f"GPAW {info['gpaw']} {settings.mode} {settings.cutoff:g} eV, k {settings.kpoint_density:g}/Å")
+    return numbers, images
+
+
 # -- many structures (Ray) ----------------------------------------------------------------------
 def _density_task(job: tuple[Structure, DftSettings, str]) -> dict[str, Any]:
     """One calculation (a Ray task): its provenance, or ``{"error": reason}``."""
