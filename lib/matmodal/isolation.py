@@ -3,12 +3,22 @@
 Validation (:func:`matmodal.records.check_structure`) keeps malformed cells away from native
 code; this is the backstop for what validation cannot foresee: a record that segfaults a C
 extension, allocates without bound (robocrys on a huge cell) or never returns. Each worker is
-a fresh interpreter (``spawn``) with ``RLIMIT_AS`` set, handling one record at a time; a worker
-that crashes, runs out of memory or exceeds the time limit is replaced and only that record
-fails, with the reason::
+a fresh interpreter (``spawn``) with ``RLIMIT_AS`` set; a worker that crashes, runs out of
+memory or exceeds the time limit is replaced and only that record fails, with the reason::
 
     for item, (result, failure) in zip(items, run_isolated("matmodal.modalities.text:describe", items)):
         ...
+
+Two shapes of stage:
+
+* :func:`run_isolated`: one record per call (robocrys, the image renderer), ``n_workers`` in
+  parallel;
+* :func:`run_batched`: one *batch* per call with a state sent once per worker (a featuriser
+  with its model: loaded once per worker, batched inference). When a batch fails (the worker
+  dies, runs out of memory, raises or times out), each of its records is tried alone to find
+  the culprit(s), then the others are computed again as one batch, so their results are the
+  ones a batch without the culprit gives (batched inference is not bit-identical to one record
+  at a time).
 
 ``func`` is named ``"module:function"`` so the worker imports it after its limits are set.
 """
@@ -20,21 +30,46 @@ import multiprocessing as mp
 import os
 import signal
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 GIB = 1 << 30
+_NO_STATE = "__matmodal.isolation: no state__"
+_READY = "__matmodal.isolation: ready__"
+
+Result = tuple[Any, str | None]  # (value, None) or (None, reason)
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-worker address-space limit (bytes, ``RLIMIT_AS``) and per-record wall time (s)."""
+    """Per-worker address-space limit (bytes, ``RLIMIT_AS``) and wall time per call (s).
+
+    A call on ``n`` records may take ``seconds + n * seconds_per_item``; starting a worker
+    (interpreter, imports, unpickling the state) has its own ``startup_seconds``.
+    """
 
     memory_bytes: int | None = 6 * GIB
     seconds: float | None = 300.0
     threads: int = 1  # OMP/BLAS threads in the worker
+    seconds_per_item: float = 0.0
+    startup_seconds: float = 300.0
+
+    def deadline(self, n: int = 1) -> float | None:
+        """Seconds allowed for one call on ``n`` records (None: no limit)."""
+        return None if self.seconds is None else self.seconds + n * self.seconds_per_item
+
+    def out_of_memory(self) -> str:
+        return f"ran out of memory (worker limit {(self.memory_bytes or 0) / GIB:.1f} GiB)"
+
+    def too_slow(self, n: int = 1) -> str:
+        return f"took longer than the {self.deadline(n):g} s limit; stopped"
+
+
+class WorkerStartError(RuntimeError):
+    """A worker could not start (import, state or memory limit): a fault of the stage, not of a record."""
 
 
 def _load(func: str):
@@ -45,11 +80,20 @@ def _load(func: str):
 def _worker(func: str, limits: Limits, conn: Connection) -> None:  # pragma: no cover - runs in a child
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(limits.threads)
-    if limits.memory_bytes:
-        import resource
+    try:
+        if limits.memory_bytes:
+            import resource
 
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    target = _load(func)
+            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+        target = _load(func)
+        state = conn.recv()
+        if not (isinstance(state, str) and state == _NO_STATE):
+            target = partial(target, state)
+    except BaseException as error:  # reported to the parent as a stage fault
+        reason = limits.out_of_memory() if isinstance(error, MemoryError) else f"{type(error).__name__}: {error}"
+        conn.send((False, reason))
+        return
+    conn.send((True, _READY))
     while True:
         try:
             item = conn.recv()
@@ -58,16 +102,16 @@ def _worker(func: str, limits: Limits, conn: Connection) -> None:  # pragma: no 
         try:
             conn.send((True, target(item)))
         except MemoryError:
-            conn.send((False, f"ran out of memory (worker limit {limits.memory_bytes / GIB:.1f} GiB)"))
+            conn.send((False, limits.out_of_memory()))
         except BaseException as error:  # every failure of one record is reported, whatever its type
             conn.send((False, f"{type(error).__name__}: {error}"))
 
 
 class _Slot:
-    """One worker process and the record it is working on."""
+    """One worker process and the call it is working on."""
 
-    def __init__(self, func: str, limits: Limits) -> None:
-        self.func, self.limits = func, limits
+    def __init__(self, func: str, limits: Limits, state: Any = _NO_STATE) -> None:
+        self.func, self.limits, self.state = func, limits, state
         self.process: mp.process.BaseProcess | None = None
         self.conn: Connection | None = None
         self.task: int | None = None
@@ -75,14 +119,27 @@ class _Slot:
         self.owner = os.getpid()
 
     def start(self) -> None:
-        parent, child = mp.get_context("spawn").Pipe()
-        self.process = mp.get_context("spawn").Process(
-            target=_worker, args=(self.func, self.limits, child), daemon=True)
+        """Start a worker and wait until it has imported ``func`` and received the state."""
+        context = mp.get_context("spawn")
+        parent, child = context.Pipe()
+        self.process = context.Process(target=_worker, args=(self.func, self.limits, child), daemon=True)
         self.process.start()
         child.close()
         self.conn = parent
+        try:
+            parent.send(self.state)
+            ready = parent.poll(self.limits.startup_seconds)
+            ok, value = parent.recv() if ready else (False, f"not ready after {self.limits.startup_seconds:g} s")
+        except (EOFError, OSError):
+            self.process.join(5)
+            ok, value = False, f"died while starting ({self._ended()})"
+        except Exception as error:  # the state does not pickle
+            ok, value = False, f"its state cannot be sent ({type(error).__name__}: {error})"
+        if not (ok and value == _READY):
+            ended = self.stop()
+            raise WorkerStartError(f"worker for {self.func} could not start: {value} ({ended})")
 
-    def submit(self, index: int, item: Any) -> None:
+    def submit(self, index: int, item: Any, n: int = 1) -> None:
         if self.owner != os.getpid():  # a forked copy: the worker belongs to the parent, start our own
             self.process, self.conn, self.owner = None, None, os.getpid()
         if self.process is None or not self.process.is_alive():
@@ -90,7 +147,16 @@ class _Slot:
             self.start()
         self.conn.send(item)
         self.task = index
-        self.deadline = time.monotonic() + (self.limits.seconds or float("inf"))
+        self.deadline = time.monotonic() + (self.limits.deadline(n) or float("inf"))
+
+    def _ended(self) -> str:
+        code = self.process.exitcode if self.process is not None else None
+        if code is not None and code < 0:
+            try:
+                return f"signal {signal.Signals(-code).name}"
+            except ValueError:
+                return f"signal {-code}"
+        return f"exit code {code}"
 
     def stop(self) -> str:
         """Kill the worker; return how it ended."""
@@ -101,22 +167,17 @@ class _Slot:
             process.kill()
         if process is not None:
             process.join(5)
-        code = process.exitcode if process is not None else None
+        ended = self._ended()
         self.process, self.task = None, None
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-        if code is not None and code < 0:
-            try:
-                return f"signal {signal.Signals(-code).name}"
-            except ValueError:
-                return f"signal {-code}"
-        return f"exit code {code}"
+        return ended
 
 
 def run_isolated(
     func: str, items: Iterable[Any], limits: Limits | None = None, *, n_workers: int = 1
-) -> Iterator[tuple[Any, str | None]]:
+) -> Iterator[Result]:
     """``(result, None)`` or ``(None, reason)`` for every item, in input order.
 
     The reason says whether the record raised (exception type and message), crashed its
@@ -124,13 +185,13 @@ def run_isolated(
     """
     limits = limits or Limits()
     pending: Sequence[Any] = list(items)
-    results: dict[int, tuple[Any, str | None]] = {}
+    results: dict[int, Result] = {}
     slots = [_Slot(func, limits) for _ in range(max(1, min(n_workers, len(pending))))]
     queue = iter(enumerate(pending))
     emitted = 0
     try:
         for slot in slots:
-            _feed(slot, queue)
+            _feed(slot, queue, results)
         while any(slot.task is not None for slot in slots):
             busy = {slot.conn: slot for slot in slots if slot.task is not None}
             timeout = max(0.0, min(s.deadline for s in busy.values()) - time.monotonic())
@@ -144,45 +205,60 @@ def run_isolated(
                     slot.task = None
                 except (EOFError, OSError):
                     results[index] = (None, f"worker process died ({slot.stop()}) on this record")
-                _feed(slot, queue)
+                _feed(slot, queue, results)
             now = time.monotonic()
             for slot in busy.values():
                 if slot.task is not None and now > slot.deadline:
                     index = slot.task
                     slot.stop()
-                    results[index] = (None, f"took longer than the {limits.seconds:g} s limit; stopped")
-                    _feed(slot, queue)
+                    results[index] = (None, limits.too_slow())
+                    _feed(slot, queue, results)
             while emitted in results:
                 yield results.pop(emitted)
                 emitted += 1
+        while emitted in results:  # records that failed only because no worker could start
+            yield results.pop(emitted)
+            emitted += 1
     finally:
         for slot in slots:
             slot.stop()
 
 
+def _feed(slot: _Slot, queue: Iterator[tuple[int, Any]], results: dict[int, Result]) -> None:
+    """Give ``slot`` the next item; an item no worker could be started for fails with the reason."""
+    for index, item in queue:
+        try:
+            slot.submit(index, item)
+            return
+        except WorkerStartError as error:
+            results[index] = (None, str(error))
+
+
 class Isolated:
     """``func`` as a callable that runs each call in one persistent isolated worker.
 
-    For a stage called record by record from ordinary code (spglib during parsing): the
-    worker starts on the first call and is replaced after a crash; a call returns
-    ``(result, None)`` or ``(None, reason)`` like :func:`run_isolated`.
+    For a stage called from ordinary code (spglib during parsing, a featuriser's batches): the
+    worker starts on the first call (``func(state, item)`` when a ``state`` is given, sent once
+    per worker) and is replaced after a crash; a call returns ``(result, None)`` or
+    ``(None, reason)`` like :func:`run_isolated`. ``n`` sizes the time limit of a call
+    (:meth:`Limits.deadline`). Raises :class:`WorkerStartError` when no worker can start.
     """
 
-    def __init__(self, func: str, limits: Limits | None = None) -> None:
+    def __init__(self, func: str, limits: Limits | None = None, *, state: Any = _NO_STATE) -> None:
         self.limits = limits or Limits()
-        self.slot = _Slot(func, self.limits)
+        self.slot = _Slot(func, self.limits, state)
 
-    def __call__(self, item: Any) -> tuple[Any, str | None]:
+    def __call__(self, item: Any, n: int = 1) -> Result:
         if mp.current_process().daemon:  # a daemonic pool worker may not start processes: run here
-            try:
-                return _load(self.slot.func)(item), None
-            except Exception as error:
-                return None, f"{type(error).__name__}: {error}"
+            return self._in_process(item)
         slot = self.slot
-        slot.submit(0, item)
-        if not slot.conn.poll(self.limits.seconds):
+        try:
+            slot.submit(0, item, n)
+        except WorkerStartError as error:
+            return None, str(error)
+        if not slot.conn.poll(self.limits.deadline(n)):
             slot.stop()
-            return None, f"took longer than the {self.limits.seconds:g} s limit; stopped"
+            return None, self.limits.too_slow(n)
         try:
             ok, value = slot.conn.recv()
         except (EOFError, OSError):
@@ -190,11 +266,71 @@ class Isolated:
         slot.task = None
         return (value, None) if ok else (None, value)
 
+    def _in_process(self, item: Any) -> Result:
+        target = _load(self.slot.func)
+        if not (isinstance(self.slot.state, str) and self.slot.state == _NO_STATE):
+            target = partial(target, self.slot.state)
+        try:
+            return target(item), None
+        except Exception as error:
+            return None, f"{type(error).__name__}: {error}"
+
     def close(self) -> None:
         self.slot.stop()
 
 
-def _feed(slot: _Slot, queue: Iterator[tuple[int, Any]]) -> None:
-    for index, item in queue:
-        slot.submit(index, item)
-        return
+def run_batched(
+    func: str, batches: Iterable[Sequence[Any]], limits: Limits | None = None, *, state: Any = _NO_STATE
+) -> Iterator[list[Result]]:
+    """Per batch, ``func(state, batch)`` in one isolated worker: a list of ``(value, reason)``.
+
+    ``func`` returns one ``(value, reason)`` per record of the batch (a record it rejects
+    itself has a reason). When the whole call fails (worker died, out of memory, raised, time
+    limit), each record is tried alone: the ones that fail alone get that reason ("worker
+    process died (signal SIGSEGV) on this record"), the others are computed again together.
+    Raises :class:`WorkerStartError` when no worker can start at all.
+    """
+    worker = Isolated(func, limits, state=state)
+    try:
+        if not mp.current_process().daemon:  # (a daemonic pool worker runs the calls in-process)
+            worker.slot.start()  # a stage that cannot start at all fails as a whole
+        for batch in batches:
+            yield _one_batch(worker, list(batch))
+    finally:
+        worker.close()
+
+
+def _one_batch(worker: Isolated, batch: list[Any]) -> list[Result]:
+    return retry_batch(lambda part: worker(part, len(part)), batch)
+
+
+def retry_batch(call: Callable[[list[Any]], Result], batch: list[Any]) -> list[Result]:
+    """One ``(value, reason)`` per record of ``batch`` from ``call(records) -> (values, reason)``.
+
+    When the call on the whole batch fails, each record is tried alone: the ones that fail
+    alone get that reason, the others are computed again as one batch (their values are then
+    those of a batch without the culprits). Used in a worker (:func:`run_batched`) and
+    in-process alike, so both give the same values.
+    """
+    values, failure = call(batch)
+    if failure is None:
+        return _aligned(values, batch)
+    if len(batch) == 1:
+        return [(None, failure)]
+    alone = [call([item]) for item in batch]
+    results = [(None, f) if f is not None else _aligned(v, [item])[0]
+               for (v, f), item in zip(alone, batch, strict=True)]
+    survivors = [i for i, (_, f) in enumerate(alone) if f is None]
+    if 1 < len(survivors) < len(batch):  # the culprit found: the others again as one batch
+        values, failure = call([batch[i] for i in survivors])
+        if failure is None:
+            for i, result in zip(survivors, _aligned(values, survivors), strict=True):
+                results[i] = result
+    return results
+
+
+def _aligned(values: Any, batch: Sequence[Any]) -> list[Result]:
+    values = list(values)
+    if len(values) != len(batch):
+        raise ValueError(f"batch function returned {len(values)} results for {len(batch)} records")
+    return values

@@ -49,6 +49,7 @@ class BuildOptions:
     featurisers: Sequence[str] = ()  # names in matmodal.modalities.structure.FEATURISERS
     n_jobs: int = 1
     engine: Any | None = None  # matmodal.parallel.Engine for robocrys (None: Engine.from_env(), serial by default)
+    isolate: bool = True  # images and featurisers in worker processes with limits (matmodal.isolation)
 
 
 @dataclass
@@ -152,7 +153,8 @@ def _modalities(records, table, settings, options, folder, issues) -> tuple[pd.D
         from matmodal.modalities.image import render_many
 
         try:
-            paths, image_issues = render_many(items, folder / "images", options.image, n_jobs=options.n_jobs)
+            paths, image_issues = render_many(items, folder / "images", options.image, n_jobs=options.n_jobs,
+                                              isolate=options.isolate)
         except Exception as error:  # a broken worker pool must not cost the table
             paths, image_issues = {}, _stage_failed("image", records, error)
         issues += image_issues
@@ -163,7 +165,7 @@ def _modalities(records, table, settings, options, folder, issues) -> tuple[pd.D
 
         try:
             frame, feat_issues = featurise(name, items, cache_dir=settings.cache_dir, n_jobs=options.n_jobs,
-                                           seed=settings.seed)
+                                           seed=settings.seed, isolate=options.isolate)
         except Exception as error:  # a broken worker pool must not cost the table
             frame, feat_issues = pd.DataFrame(index=pd.Index([], name=ID)), _stage_failed(
                 f"structure:{name}", records, error)

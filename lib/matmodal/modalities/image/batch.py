@@ -1,4 +1,9 @@
-"""Render a dataset: one PNG per record, process pool, progress bar, skip-if-done cache, manifest issues."""
+"""Render a dataset: one PNG per record, process pool, progress bar, skip-if-done cache, manifest issues.
+
+With ``isolate`` (the dataset build) every picture is drawn in a spawned worker with memory and
+time limits (:mod:`matmodal.isolation`): a record that crashes the renderer, exhausts the limit
+or hangs loses only its picture, with the reason; the PNG bytes are those of the in-process path.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pathlib import Path
 from pymatgen.core import Structure
 from tqdm.auto import tqdm
 
+from matmodal.isolation import GIB, Limits, run_isolated
 from matmodal.manifest import Issue, Severity
 from matmodal.modalities.image import colors
 from matmodal.modalities.image.render import (
@@ -24,6 +30,11 @@ from matmodal.modalities.image.settings import RenderSettings
 from matmodal.paths import inside, safe_name
 
 STAGE = "image"
+# Worker boundary (``isolate=True``): one picture per call; a spawned renderer worker starts
+# at VmPeak ~1 GB (address space).  RENDER names the per-record function the worker runs
+# ("module:function"; a test may point it at a fault-injecting wrapper of ``_run``).
+LIMITS = Limits(memory_bytes=4 * GIB, seconds=120.0)
+RENDER = "matmodal.modalities.image.batch:_run"
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,7 @@ def render_many(
     *,
     n_jobs: int = 1,
     progress: bool = True,
+    isolate: bool | Limits = False,
 ) -> tuple[dict[str, Path], list[Issue]]:
     """Render (record_id, structure) pairs to ``out_dir/safe_name(record_id, ".png")``.
 
@@ -104,6 +116,7 @@ def render_many(
     version) are not rendered again. Returns {record_id: path} for every record with a picture
     (input order) and the manifest issues: ``dropped`` for records without a picture, ``degraded``
     for pictures drawn with a substitution (majority species, capped bond search, unknown colour).
+    ``isolate``: draw in ``n_jobs`` worker processes with limits (``True``: ``LIMITS``).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -112,7 +125,14 @@ def render_many(
                disable=not progress)
     done: list[Outcome] = []
     with bar:
-        if n_jobs > 1 and len(jobs) > 1:
+        if isolate and jobs:
+            limits = LIMITS if isolate is True else isolate
+            for job, (outcome, failure) in zip(jobs, run_isolated(RENDER, jobs, limits, n_workers=n_jobs),
+                                               strict=True):
+                done.append(outcome if failure is None else
+                            Outcome(job.record_id, None, error=f"render failed: {failure}"))
+                bar.update()
+        elif n_jobs > 1 and len(jobs) > 1:
             colors.color_table(settings.color_scheme)  # parse the YAML once; forked workers inherit it
             chunk = max(1, min(32, len(jobs) // (n_jobs * 8)))
             with ProcessPoolExecutor(max_workers=n_jobs) as pool:

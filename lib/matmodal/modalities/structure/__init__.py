@@ -15,31 +15,41 @@ See ``FEATURISERS[name]`` for weights and leakage notes, and docs/structure_embe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 from pymatgen.core import Structure
 
+from matmodal.isolation import Limits
 from matmodal.manifest import Issue
-from matmodal.modalities.structure import chgnet, composition, potnet_featuriser
+from matmodal.modalities.structure import base, chgnet, composition, potnet_featuriser
 from matmodal.modalities.structure.base import FeaturiserInfo, Run, run_featuriser
 
-__all__ = ["FEATURISERS", "FeaturiserInfo", "featurise"]
+__all__ = ["FEATURISERS", "FeaturiserInfo", "featurise", "register"]
 
-FEATURISERS: dict[str, FeaturiserInfo] = {
-    info.name: info for info in (potnet_featuriser.INFO, chgnet.INFO, composition.INFO)
-}
+# start(items, mode=, seed=, targets=, cache_dir=) -> Run
+Start = Callable[..., Run]
+
+FEATURISERS: dict[str, FeaturiserInfo] = {}
+_STARTS: dict[str, Start] = {}
 
 
-def _start(name: str, items: Sequence[tuple[str, Structure]], *, mode: str, seed: int,
-           targets: pd.Series | None, cache_dir: Path | None) -> Run:
-    if name == "potnet":
-        return potnet_featuriser.PotNetRun(items, mode=mode, seed=seed, targets=targets,
-                                           cache_dir=cache_dir)
-    if name == "chgnet":
-        return chgnet.CHGNetRun()
-    return composition.MagpieRun()
+def register(info: FeaturiserInfo, start: Start) -> None:
+    """Add featuriser ``info.name`` (its Run must pickle, to be sent to the worker process)."""
+    FEATURISERS[info.name] = info
+    _STARTS[info.name] = start
+
+
+def unregister(name: str) -> None:
+    FEATURISERS.pop(name, None)
+    _STARTS.pop(name, None)
+
+
+register(potnet_featuriser.INFO, lambda items, *, mode, seed, targets, cache_dir: potnet_featuriser.PotNetRun(
+    items, mode=mode, seed=seed, targets=targets, cache_dir=cache_dir))
+register(chgnet.INFO, lambda items, **_: chgnet.CHGNetRun())
+register(composition.INFO, lambda items, **_: composition.MagpieRun())
 
 
 def featurise(
@@ -52,6 +62,7 @@ def featurise(
     seed: int = 0,
     targets: pd.Series | None = None,
     mode: str = "frozen",
+    isolate: bool | Limits = False,
 ) -> tuple[pd.DataFrame, list[Issue]]:
     """Embed ``(record_id, structure)`` items with featuriser ``name``.
 
@@ -63,6 +74,11 @@ def featurise(
     ``n_jobs`` is accepted for the builder's uniform interface but unused: every featuriser
     runs in-process on one torch thread (measured faster than 2 threads on the shared
     2-core machine, and bit-for-bit reproducible).
+
+    ``isolate``: compute in a worker process with memory/time limits (``True``:
+    ``base.LIMITS``; or a :class:`~matmodal.isolation.Limits`): a record that crashes native
+    code, exhausts the limit or hangs is one ``dropped`` issue naming the reason, the others
+    get the vectors the in-process path gives (same chunks). The dataset build isolates.
     """
     if name not in FEATURISERS:
         raise KeyError(f"unknown structure featuriser {name!r}; choose from {sorted(FEATURISERS)}")
@@ -70,6 +86,7 @@ def featurise(
     if mode not in info.modes:
         raise ValueError(f"featuriser {name!r} supports modes {info.modes}, not {mode!r}")
     del n_jobs  # single process, one torch thread: deterministic, and no oversubscription
-    run = _start(name, items, mode=mode, seed=seed, targets=targets, cache_dir=cache_dir)
+    run = _STARTS[name](items, mode=mode, seed=seed, targets=targets, cache_dir=cache_dir)
+    limits = base.LIMITS if isolate is True else (isolate or None)
     return run_featuriser(info, run, items, mode=mode, seed=seed, cache_dir=cache_dir,
-                          progress=progress)
+                          progress=progress, limits=limits)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from pymatgen.core import Structure
 from tqdm.auto import tqdm
 
 from matmodal.hashing import payload_digest
+from matmodal.isolation import GIB, Limits, retry_batch, run_batched
 from matmodal.manifest import Issue, Severity
 from matmodal.modalities.text import structure_key
 
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 Item = tuple[str, Structure]
 CHUNK = 256  # records computed (and cached) per step
+# Worker boundary of every featuriser (``featurise(..., isolate=True)``, the dataset build):
+# a spawned worker with torch, pymatgen and a model starts at VmPeak ~3.5 GB (address space,
+# which RLIMIT_AS counts; VmRSS ~0.7 GB); a chunk of 256 may take 120 s + 5 s per record.
+LIMITS = Limits(memory_bytes=8 * GIB, seconds=120.0, seconds_per_item=5.0)
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,10 @@ class Run(ABC):
     def provenance(self) -> dict[str, Any]:
         """Extra provenance of this run (training figures, versions, labels)."""
         return {}
+
+    def prepare(self) -> None:
+        """Do once, before the run is pickled to a worker, what every worker would redo (training)."""
+        return None
 
 
 def digest(payload: Any) -> str:
@@ -127,26 +136,57 @@ def content_keys(items: Sequence[Item], fingerprint: dict[str, Any],
     return keys, issues
 
 
-def safe_compute(run: Run, chunk: Sequence[Item]) -> Outcome:
-    """``run.compute(chunk)``; if the whole chunk raises, retry record by record."""
-    try:
-        return run.compute(chunk)
-    except Exception as error:
-        log.warning("chunk failed (%s: %s); retrying record by record", type(error).__name__, error)
+def compute_pairs(run: Run, chunk: Sequence[Item]) -> list[tuple[np.ndarray | None, str | None]]:
+    """``run.compute(chunk)`` as one ``(vector, None)`` or ``(None, reason)`` per record (also in a worker)."""
+    outcome = run.compute(chunk)
+    return [(outcome.vectors[rid], None) if rid in outcome.vectors
+            else (None, outcome.failures.get(rid, "featuriser returned no vector"))
+            for rid, _ in chunk]
+
+
+def _outcome(chunk: Sequence[Item], results: Sequence[tuple[Any, str | None]]) -> Outcome:
     outcome = Outcome()
-    for item in chunk:
-        try:
-            single = run.compute([item])
-        except Exception as error:
-            single = Outcome(failures={item[0]: f"{type(error).__name__}: {error}"})
-        outcome.vectors.update(single.vectors)
-        outcome.failures.update(single.failures)
+    for (record_id, _), (vector, failure) in zip(chunk, results, strict=True):
+        if failure is None:
+            outcome.vectors[record_id] = vector
+        else:
+            outcome.failures[record_id] = failure
     return outcome
 
 
+def safe_compute(run: Run, chunk: Sequence[Item]) -> Outcome:
+    """``run.compute(chunk)`` in-process; if the whole chunk raises, find the culprit(s) record
+    by record and compute the others again as one chunk (:func:`matmodal.isolation.retry_batch`)."""
+    def call(part: list[Item]) -> tuple[Any, str | None]:
+        try:
+            return compute_pairs(run, part), None
+        except Exception as error:
+            return None, f"{type(error).__name__}: {error}"
+
+    return _outcome(chunk, retry_batch(call, list(chunk)))
+
+
+def compute_chunks(run: Run, chunks: Sequence[Sequence[Item]], limits: Limits | None) -> Iterator[Outcome]:
+    """An Outcome per chunk: in-process (``limits=None``), or in one worker process with
+    ``limits`` (the run pickled to it once, model included): a record that crashes the worker,
+    runs out of memory or hangs fails alone with the reason, the build goes on."""
+    if limits is None:
+        for chunk in chunks:
+            yield safe_compute(run, chunk)
+        return
+    run.prepare()
+    results = run_batched(f"{__name__}:compute_pairs", chunks, limits, state=run)
+    for chunk, pairs in zip(chunks, results, strict=True):
+        yield _outcome(chunk, pairs)
+
+
 def run_featuriser(info: FeaturiserInfo, run: Run, items: Sequence[Item], *, mode: str, seed: int,
-                   cache_dir: Path | None, progress: bool) -> tuple[pd.DataFrame, list[Issue]]:
-    """Cache lookup, chunked compute with a progress bar, issues, aligned DataFrame."""
+                   cache_dir: Path | None, progress: bool,
+                   limits: Limits | None = None) -> tuple[pd.DataFrame, list[Issue]]:
+    """Cache lookup, chunked compute with a progress bar, issues, aligned DataFrame.
+
+    ``limits``: compute behind a worker-process boundary (:func:`compute_chunks`); None: in-process.
+    """
     stage = f"structure:{info.name}"
     unique, issues = unique_items(items, stage)
     keys, key_issues = content_keys(unique, run.fingerprint, stage)
@@ -158,10 +198,9 @@ def run_featuriser(info: FeaturiserInfo, run: Run, items: Sequence[Item], *, mod
             vectors[record_id] = hit
     hits = len(vectors)
     todo = [(rid, s) for rid, s in unique if rid in keys and rid not in vectors]
+    chunks = [todo[start:start + CHUNK] for start in range(0, len(todo), CHUNK)]
     with tqdm(total=len(todo), desc=info.name, unit="structure", disable=not progress) as bar:
-        for start in range(0, len(todo), CHUNK):
-            chunk = todo[start:start + CHUNK]
-            outcome = safe_compute(run, chunk)
+        for chunk, outcome in zip(chunks, compute_chunks(run, chunks, limits), strict=True):
             for record_id, vector in outcome.vectors.items():
                 vector = np.asarray(vector, dtype=np.float32)
                 if vector.shape != (info.dim,) or not np.isfinite(vector).all():
@@ -181,6 +220,13 @@ def run_featuriser(info: FeaturiserInfo, run: Run, items: Sequence[Item], *, mod
         **info.as_dict(), "featuriser": info.name, "mode": mode, "seed": seed,
         "settings": run.fingerprint, **run.provenance(),
         "n_items": len(items), "n_embedded": len(order), "n_dropped": len(issues),
-        "cache_hits": hits,
+        "cache_hits": hits, "isolation": _isolation(limits),
     }
     return frame, issues
+
+
+def _isolation(limits: Limits | None) -> dict[str, Any] | str:
+    if limits is None:
+        return "in-process"
+    return {"worker": "spawned process", "memory_gib": (limits.memory_bytes or 0) / GIB,
+            "seconds_per_chunk": limits.seconds, "seconds_per_record": limits.seconds_per_item}

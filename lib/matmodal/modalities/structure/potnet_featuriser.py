@@ -194,3 +194,6 @@ class PotNetRun(Run):
 
     def provenance(self) -> dict[str, Any]:
         return dict(self.extra)
+
+    def prepare(self) -> None:
+        self.encoder()  # train (mode 'trained') here, once, not in each worker process
