@@ -29,6 +29,8 @@ runs_dir = ""  # empty: the layout's <output_dir>/runs/<profile>
 seed = 0  # unused here
 
 # %%
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -46,6 +48,8 @@ from matmodal.reporting.costa import (
     attribution_summary,
     best_combinations,
     compare,
+    grid_provenance,
+    label_spread,
     load_reference,
     metric_table,
     summarise,
@@ -59,16 +63,28 @@ runs_root = Path(runs_dir) if runs_dir else layout.runs_root
 reference = load_reference()
 grids = {name: finished_results(runs_root, name) for name in datasets}  # stops here, writing nothing, before 04
 
+# %% [markdown]
+# What each grid is (read from its runs' `result.json`): n_test, seeds, epochs, which backbones
+# were pretrained. Every figure below carries these lines as its subtitle. A grid of one seed and
+# at most one epoch is a smoke run: outside the quick profile its folder is `<dataset>_smoke`.
+
 # %%
 reports = {}
 for name, results in grids.items():
+    about = grid_provenance(results)
     comparison = compare(summarise(results), reference)
-    folder = layout.figures_dir("costa2025", name)
-    write_tables(comparison, folder)
+    spread = label_spread(results)  # MAD / RMSD of the test labels: the scaled metrics' denominators
+    folder = layout.figures_dir("costa2025", name, smoke=about.smoke)
+    write_tables(comparison, folder, spread=spread)
     comparison.to_csv(folder / "summary_long.csv", index=False, float_format="%.6g")
     timing_table(results).to_csv(folder / "timing.csv")
-    reports[name] = {"results": results, "comparison": comparison, "folder": folder}
+    spread.to_csv(folder / "test_label_spread.csv", float_format="%.6g")
+    (folder / "provenance.json").write_text(json.dumps({**asdict(about), "smoke": about.smoke,
+                                                        "subtitle": about.lines()}, indent=1))
+    reports[name] = {"results": results, "comparison": comparison, "folder": folder, "about": about.lines(),
+                     "spread": spread}
     print(f"{name}: {int((results.status == 'ok').sum())} ok / {len(results)} runs -> {folder}")
+    print("\n".join(about.lines()))
 
 # %% [markdown]
 # ## Tables 2–5 (ours, paper, Δ)
@@ -80,16 +96,19 @@ for name, report in reports.items():
         display(metric_table(report["comparison"], metric))
 
 # %% [markdown]
-# ## Figures 1–3: grouped bars, error bars = sd over seeds, ◆ = costa2025
+# ## Figures 1–3: grouped bars, error bars = sd over seeds (none with one seed), ◆ = costa2025
+# Figure 3 shares one axis across targets; a target whose test labels barely vary (tiny MAD) has
+# huge scaled errors: its bars are clipped, hatched and labelled with their value, and the
+# subtitle names it.
 
 # %%
 for report in reports.values():
-    comparison, folder = report["comparison"], report["folder"]
+    comparison, folder, about = report["comparison"], report["folder"], report["about"]
     for number, metric in ((1, "mae"), (2, "rmse")):
-        fig = metric_bars(comparison, metric)
+        fig = metric_bars(comparison, metric, about=about)
         save_figure(fig, folder, f"figure{number}_{metric}")
         plt.show()
-    fig = scaled_bars(comparison)
+    fig = scaled_bars(comparison, about=about, spread=report["spread"])
     save_figure(fig, folder, "figure3_scaled")
     plt.show()
 
@@ -101,8 +120,11 @@ for name, report in reports.items():
     results, comparison, folder = report["results"], report["comparison"], report["folder"]
     best = best_combinations(comparison, "mae")
     predictions = best_predictions(results, best, runs_root)
+    ok = results[results.status == "ok"]
+    seed_of = {t: int(ok[(ok.target == t) & (ok.combination == best[t])].seed.min()) for t in predictions}
     if predictions:
-        fig = parity_plots(predictions, {t: f"{name}: {best[t]}" for t in predictions})
+        fig = parity_plots(predictions, {t: f"{name}: {best[t]} (seed {seed_of[t]})" for t in predictions},
+                           about=report["about"])
         save_figure(fig, folder, "parity_best")
         plt.show()
 
@@ -120,5 +142,5 @@ for name, report in reports.items():
         rows.to_csv(folder / "attribution.csv", index=False, float_format="%.6g")
         stats.to_csv(folder / "attribution_summary.csv", float_format="%.6g")
         display(stats)
-        save_figure(attribution_plot(rows), folder, "attribution")
+        save_figure(attribution_plot(rows, about=report["about"]), folder, "attribution")
         plt.show()

@@ -32,8 +32,14 @@ import matplotlib.pyplot as plt
 
 import matmodal
 from matmodal.models.automm import combination_label
-from matmodal.plots.metrics import heatmaps, save_figure
-from matmodal.reporting.costa import compare, load_reference, summarise
+from matmodal.plots.metrics import PAPER_ABOUT, heatmaps, save_figure
+from matmodal.reporting.costa import (
+    compare,
+    grid_provenance,
+    label_spread,
+    load_reference,
+    summarise,
+)
 from matmodal.runs import finished_results
 
 settings, layout = matmodal.setup(profile=profile, mirror=mirror, output_dir=output_dir, figures_dir=figures_dir,
@@ -47,8 +53,10 @@ grids = {name: finished_results(runs_root, name) for name in datasets}  # stops 
 
 # %%
 for name, results in grids.items():
+    about = grid_provenance(results)  # subtitle: n_test, seeds, epochs, pretrained backbones
     comparison = compare(summarise(results), reference)
-    save_figure(heatmaps(comparison), layout.figures_dir("costa2025", name), "figure4_heatmaps")
+    fig = heatmaps(comparison, about=about.lines(), spread=label_spread(results))
+    save_figure(fig, layout.figures_dir("costa2025", name, smoke=about.smoke), "figure4_heatmaps")
     plt.show()
 
 # %% [markdown]
@@ -56,5 +64,5 @@ for name, results in grids.items():
 
 # %%
 paper = reference.rename(columns={"value": "paper"}).assign(label=reference["combination"].map(combination_label))
-save_figure(heatmaps(paper, value="paper"), layout.study_dir("costa2025"), "figure4_heatmaps_costa2025")
+save_figure(heatmaps(paper, value="paper", about=[PAPER_ABOUT]), layout.study_dir("costa2025"), "figure4_heatmaps_costa2025")
 plt.show()

@@ -132,17 +132,21 @@ else:
 
 # %% [markdown]
 # ## Figures: stage bars (with the paper's values) and learning curves
+# Each figure's subtitle is read from the score rows it draws: dataset, n_test, runs (error bars
+# only with two or more), epochs run and which backbones were pretrained.
 
 # %%
 if len(summary) and stacked_dataset in set(summary.dataset):
     part = summary[summary.dataset == stacked_dataset]
-    fig = mp.stage_bars(summary, stacked_dataset, sorted(part.target.unique()))
+    about = mp.protocol_lines(scores, stacked_dataset, families=["stacked", *mp.FIGURE_FAMILIES])  # subtitle
+    fig = mp.stage_bars(summary, stacked_dataset, sorted(part.target.unique()), about=about)
     written += mp.save(fig, figures, f"stages_r2_{stacked_dataset}")
 if len(scores):
     models = scores[scores.family != "baseline"]
     first = (models[models.dataset == stacked_dataset] if stacked_dataset in set(models.dataset) else models).iloc[0]
     curves = mp.curves_frame(scores[(scores.dataset == first.dataset) & (scores.target == first.target)],
                              first.family, first.stage, first.text_level)
-    fig = mp.learning_curves(curves, f"{first.dataset} {first.target}: {first.family} {first.stage}")
+    fig = mp.learning_curves(curves, f"{first.dataset} {first.target}: {first.family} {first.stage}",
+                             about=mp.protocol_lines(scores, first.dataset, first.target, [first.family]))
     written += mp.save(fig, figures, f"learning_curves_{first.dataset}_{first.target}")
 print("\n".join(str(p) for p in written))

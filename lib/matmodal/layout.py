@@ -8,6 +8,7 @@
     <output_dir>/notebooks/<profile>/               executed notebooks (.ipynb + .html, run_all.sh)
     <figures_root>/../rendered_notebooks/<profile>/  the same HTML, committed for reviewers
     <figures_root>/<study>/<profile>/<dataset>/     tables and figures of one study on one dataset
+    <figures_root>/<study>/<profile>/<dataset>_smoke/  the same for a smoke grid (1 seed, <= 1 epoch)
     <figures_root>/<study>/<profile>/               a study's cross-dataset tables (massa2024)
     <figures_root>/<study>/                         profile-independent figures (the paper's own numbers)
 
@@ -25,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 STUDIES = ("costa2025", "massa2024")
+SMOKE_SUFFIX = "_smoke"
+# profiles smoke-sized by definition: their folder already says so, their datasets get no suffix
+SMOKE_PROFILES = ("quick",)
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,15 @@ class Layout:
             raise ValueError(f"unknown study {study!r} (known: {', '.join(STUDIES)})")
         return self.figures_root / study
 
-    def figures_dir(self, study: str, dataset: str | None = None) -> Path:
-        """Tables and figures: ``<figures_root>/<study>/<profile>[/<dataset>]``."""
+    def figures_dir(self, study: str, dataset: str | None = None, *, smoke: bool = False) -> Path:
+        """Tables and figures: ``<figures_root>/<study>/<profile>[/<dataset>]``; ``smoke``: a grid
+        that only shows the pipeline runs (one seed, at most one epoch) goes to ``<dataset>_smoke``
+        so it is never read as a result (not in :data:`SMOKE_PROFILES`, whose name says it)."""
         folder = self.study_dir(study) / self.profile
-        return folder / str(dataset) if dataset else folder
+        if not dataset:
+            return folder
+        suffix = SMOKE_SUFFIX if smoke and self.profile not in SMOKE_PROFILES else ""
+        return folder / f"{dataset}{suffix}"
 
     def describe(self) -> dict[str, str]:
         """The main folders, for a notebook's first output and for provenance."""

@@ -16,7 +16,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from matmodal.plots.metrics import save_figure
+from matmodal.plots.metrics import save_figure, subtitle
 from matmodal.reporting.massa import (  # noqa: F401  (tables re-exported for notebooks written against plots.massa)
     KEYS,
     SPLIT_ORDER,
@@ -26,6 +26,7 @@ from matmodal.reporting.massa import (  # noqa: F401  (tables re-exported for no
     cross_table,
     paper_clip,
     paper_stacked,
+    protocol_lines,
     stage_table,
     summarise,
     trial_table,
@@ -33,27 +34,32 @@ from matmodal.reporting.massa import (  # noqa: F401  (tables re-exported for no
 )
 from matmodal.targets import LABELS, UNITS
 
+FIGURE_FAMILIES = ("baseline", "clip")  # drawn beside the stacked family of :func:`stage_bars`
+
 
 def stage_bars(summary: pd.DataFrame, dataset: str, targets: Sequence[str], metric: str = "r2",
-               family: str = "stacked") -> Figure:
-    """R² (or RMSE) per stage and split, error bars = sd over runs; paper Fig. 2 values as crosses.
+               family: str = "stacked", about: Sequence[str] = ()) -> Figure:
+    """R² (or RMSE) per stage and split, error bars = sd over runs (only with ≥ 2 runs); paper
+    Fig. 2 values as crosses. ``about``: subtitle lines (:func:`~matmodal.reporting.massa.protocol_lines`).
 
     Bars: the mean baseline, ``family``'s stages and massa2024's CLIP when present."""
     fig, axes = plt.subplots(1, len(targets), figsize=(6.4 * len(targets), 4.2), squeeze=False)
     paper = paper_stacked()
     for ax, target in zip(axes[0], targets, strict=True):
         part = summary[(summary.dataset == dataset) & (summary.target == target)
-                       & summary.family.isin([family, "baseline", "clip"])
+                       & summary.family.isin([family, *FIGURE_FAMILIES])
                        & summary.split.isin(["train", "val", "test"])].copy()
         part["model"] = part.stage + part.text_level.map(lambda t: f"\n({t})" if t else "")
         order = sorted(part.model.unique(), key=lambda m: STAGE_ORDER.index(m.split("\n")[0]))
         sns.barplot(part, x="model", y=f"{metric}_mean", hue="split", order=order,
-                    hue_order=["train", "val", "test"], ax=ax, palette="Set2")
+                    hue_order=["train", "val", "test"], ax=ax, palette="Set2", errorbar=None)
         for bar_group, split in zip(ax.containers, ["train", "val", "test"], strict=False):
-            sds = part.set_index("model").query("split == @split")[f"{metric}_sd"].reindex(order)
+            rows = part.set_index("model").query("split == @split").reindex(order)
+            sds = rows[f"{metric}_sd"].where(rows["runs"] >= 2)  # one run: no error bar
             centres = [b.get_x() + b.get_width() / 2 for b in bar_group]
             heights = [b.get_height() for b in bar_group]
-            ax.errorbar(centres, heights, yerr=sds.fillna(0).to_numpy(), fmt="none", ecolor="k", lw=1)
+            if sds.notna().any():
+                ax.errorbar(centres, heights, yerr=sds.to_numpy(dtype=float), fmt="none", ecolor="k", lw=1)
             ref = paper[(paper.target == target) & (paper.split == split)]
             for x, model in zip(centres, order, strict=True):
                 stage, _, level = model.partition("\n")
@@ -67,9 +73,9 @@ def stage_bars(summary: pd.DataFrame, dataset: str, targets: Sequence[str], metr
         ax.tick_params(axis="x", labelsize=8)
         plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
         ax.legend(fontsize=8, title=None)
-    fig.suptitle("Stacked model stages (bars: ours, mean ± sd over runs; ×: massa2024 Fig. 2, ECD data)",
-                 fontsize=10)
     fig.tight_layout()
+    subtitle(fig, ["Stacked model stages (bars: ours, mean over runs; ×: massa2024 Fig. 2, ECD images of 592 FCC crystals)",
+                   *about])
     return fig
 
 
@@ -89,13 +95,15 @@ def curves_frame(scores: pd.DataFrame, family: str, stage: str, text_level: str 
     return pd.DataFrame(rows)
 
 
-def learning_curves(histories: pd.DataFrame, title: str = "") -> Figure:
-    """Train/validation loss (standardised MSE) per epoch, one line per fold (massa2024 Fig. 6)."""
+def learning_curves(histories: pd.DataFrame, title: str = "", about: Sequence[str] = ()) -> Figure:
+    """Train/validation loss (standardised MSE) per epoch, one line per fold (massa2024 Fig. 6);
+    ``about``: subtitle lines (dataset, n_test, runs, epochs, pretrained backbones)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     long = histories.melt(id_vars=["fold", "epoch"], value_vars=["train_loss", "val_loss"], var_name="curve")
     sns.lineplot(long, x="epoch", y="value", hue="fold", style="curve", ax=ax, palette="tab10")
     ax.set(yscale="log", ylabel="MSE (standardised target)", title=title)
     fig.tight_layout()
+    subtitle(fig, about)
     return fig
 
 

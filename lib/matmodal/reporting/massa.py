@@ -237,10 +237,77 @@ BACKBONE_COLUMNS = ("dataset", "family", "stage", "clip_pretrained", "clip_sourc
                     "text_source", "tokenizer_source")
 
 
+def as_ran(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` with ``text_backbone`` naming what ran: score files written before
+    :mod:`matmodal.models.stacked` said so name the requested ``roberta-base`` although their
+    ``text_source`` is the MiniLM checkpoint (or its architecture); those read
+    ``all-MiniLM-L6-v2 (in place of roberta-base)``."""
+    if not {"text_backbone", "text_source"} <= set(scores.columns):
+        return scores
+    name, source = scores["text_backbone"].astype("string"), scores["text_source"].astype("string").str.lower()
+    stale = source.str.contains("minilm", na=False) & ~name.str.contains("MiniLM", na=True)
+    if not stale.any():
+        return scores
+    out = scores.copy()
+    out.loc[stale, "text_backbone"] = "all-MiniLM-L6-v2 (in place of " + name[stale] + ")"
+    return out
+
+
 def backbone_table(scores: pd.DataFrame, project: Path | None = None) -> pd.DataFrame:
     """Which backbone each family and stage ran, pretrained or not, from where (paths written
     relative to the project and the home folder, so the committed table names no machine)."""
     columns = [c for c in BACKBONE_COLUMNS if c in scores.columns]
-    table = scores[columns].drop_duplicates().reset_index(drop=True) if len(scores) else pd.DataFrame()
+    table = as_ran(scores)[columns].drop_duplicates().reset_index(drop=True) if len(scores) else pd.DataFrame()
     root = project or Path.cwd().parent
     return table.map(lambda v: machine_neutral(v, root) if isinstance(v, str) else v)
+
+
+def _span(values: Sequence[int]) -> str:
+    values = sorted(set(values))
+    return "–" if not values else str(values[0]) if len(values) == 1 else f"{values[0]}–{values[-1]}"
+
+
+def _epochs_run(cells: pd.Series) -> str:
+    """``"9+7", "30+10"`` (head + full epochs run, per fold) as ``9–30 + 7–10``."""
+    pairs = [tuple(int(x) for x in str(c).split("+")) for c in cells.dropna() if str(c).replace("+", "").isdigit()]
+    if not pairs:
+        return "–"
+    return " + ".join(_span([p[i] for p in pairs if len(p) > i]) for i in range(max(len(p) for p in pairs)))
+
+
+def _backbones(part: pd.DataFrame) -> str:
+    """``pretrained: image efficientnet_lite0, text all-MiniLM-L6-v2 · not pretrained: ...`` of the rows."""
+    found: dict[bool, dict[str, None]] = {True: {}, False: {}}
+    for kind in ("image", "text", "clip"):
+        name, flag = f"{kind}_backbone", f"{kind}_pretrained"
+        if name not in part or flag not in part:
+            continue
+        for backbone, pretrained in part[[name, flag]].dropna().drop_duplicates().itertuples(index=False):
+            found[bool(pretrained)][f"{kind} {backbone}"] = None
+    parts = [f"pretrained: {', '.join(found[True])}" if found[True] else "no pretrained backbone",
+             f"not pretrained: {', '.join(found[False])}" if found[False] else ""]
+    return " · ".join(p for p in parts if p)
+
+
+def protocol_lines(scores: pd.DataFrame, dataset: str | None = None, target: str | None = None,
+                   families: Sequence[str] | None = None) -> list[str]:
+    """Subtitle lines of a massa2024 figure, from the score rows it draws: dataset and target,
+    n_test, runs × folds (error bars or not), epochs run (head + full, per fold) and which
+    backbones were pretrained."""
+    part = scores
+    for column, value in (("dataset", dataset), ("target", target)):
+        if value is not None:
+            part = part[part[column] == value]
+    if families is not None:
+        part = part[part["family"].isin(families)]
+    if part.empty:
+        return []
+    runs = sorted(part["run"].unique())
+    folds = part.loc[part["fold"] >= 0, "fold"].nunique()
+    n_test = part.loc[part["split"] == "test", "n"].astype(int)
+    what = ", ".join(f"{d} {LABELS.get(t, t)}" for d, t in part[["dataset", "target"]].drop_duplicates().itertuples(index=False))
+    bars = f"{len(runs)} runs: error bars = sd over runs" if len(runs) > 1 else "1 run: no error bars"
+    models = as_ran(part[part["family"] != "baseline"])
+    return [f"{what} · n_test = {_span(n_test)} · {bars} (each the average of {folds} fold models)",
+            f"epochs run (head + full, early stopping): {_epochs_run(models.get('epochs', pd.Series(dtype=str)))} · "
+            f"{_backbones(models)}"]
