@@ -122,8 +122,9 @@ class _Slot:
         """Start a worker and wait until it has imported ``func`` and received the state."""
         context = mp.get_context("spawn")
         parent, child = context.Pipe()
-        self.process = context.Process(target=_worker, args=(self.func, self.limits, child), daemon=True)
-        self.process.start()
+        process = context.Process(target=_worker, args=(self.func, self.limits, child), daemon=True)
+        process.start()
+        self.process = process  # only a started process (stop() joins it)
         child.close()
         self.conn = parent
         try:
