@@ -436,6 +436,26 @@ def _finish(dataset: Dataset, done: list[Processed], text: pd.DataFrame, options
     return Dataset(dataset.name, dataset.folder, table, dataset.manifest, info)
 
 
+def density_counts(dataset: Dataset) -> dict[str, int]:
+    """Where the densities of a density dataset went, read back from its manifest and table.
+
+    ``densities``: grids considered (table rows + dropped records); ``no structure``: no MP
+    structure for the id; ``refused``: a structure, but the pairing check failed (electron count
+    or symmetry); ``not FCC``: dropped by the FCC rule (FCC view only); ``paired`` = refused +
+    verified; ``verified``: pairing verified and kept by the view's lattice rule, i.e. imaged;
+    ``IQR outliers``: dropped by the density-extreme cleaning; ``rows``: the table.
+    """
+    dropped = dataset.manifest[dataset.manifest["severity"] == Severity.dropped.value]
+    by_stage = dropped.groupby("stage")["record_id"].nunique().to_dict()
+    rows = len(dataset.table)
+    densities = rows + dropped["record_id"].nunique()
+    verified = densities - sum(by_stage.get(stage, 0) for stage in ("structure", "pairing", "lattice"))
+    return {"densities": densities, "no structure": by_stage.get("structure", 0),
+            "paired": verified + by_stage.get("pairing", 0), "refused": by_stage.get("pairing", 0),
+            "not FCC": by_stage.get("lattice", 0), "verified": verified,
+            "IQR outliers": by_stage.get("iqr", 0), "rows": rows}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m matmodal.datasets.massa [--mirror DIR] [--any-lattice] [--pixels N] ...``"""
     parser = argparse.ArgumentParser(prog="python -m matmodal.datasets.massa", description=__doc__,
