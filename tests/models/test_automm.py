@@ -153,3 +153,80 @@ def test_automm_learning_curve_is_read_from_its_log(mirror_dir, tmp_path):
     curve = __import__("pandas").read_csv(tmp_path / "run" / result["learning_curve"])
     assert set(curve["split"]) >= {"train", "val", "val_rmse"} and result["val_checks"] == 3
     assert learning_curve(tmp_path / "nothing").empty
+
+
+TWO_STAGES = {"lr_choice": "two_stages", "learning_rate": 1e-4, "lr_mult": 30, "name": "twostage"}
+
+
+def test_named_recipe_passes_automm_options_and_names_the_runs(tmp_path):
+    from matmodal.models.families import row_label
+    from matmodal.models.recipe import recipe_for, study_configs
+
+    recipe = {"tabular": {"epochs": 60, "learning_rate": 3e-3}, "text": {**TWO_STAGES, "epochs": 20}}
+    values = recipe_for("tabular+text", recipe)
+    assert values["extra"] == (("optim.lr_choice", "two_stages"), ("optim.lr_mult", 30))
+    assert (values["recipe_name"], values["epochs"], values["learning_rate"]) == ("twostage", 20, 1e-4)
+    assert "extra" not in recipe_for("tabular", recipe)  # the tabular run keeps its recipe and name
+    configs = study_configs("d", ["k_vrh"], [0], base={"features": ("magpie",)}, combinations=["tabular", "tabular+text"],
+                            recipe=recipe, available_features=["magpie"])
+    tab, text = [c for c in configs if c.model == "automm"]
+    assert tab.run_id == "automm-magpie__k_vrh__tabular__seed0" and "recipe_name" not in tab.as_dict()
+    assert text.run_id == "automm-magpie-twostage__k_vrh__tabular+text__seed0"
+    assert row_label(text.as_dict()) == "Tabular + Text (recipe twostage)" and row_label(tab.as_dict()) == "Tabular"
+    assert RunConfig.from_dict(text.as_dict()) == text and text.key != RunConfig.from_dict(
+        {**text.as_dict(), "recipe_name": ""}).key
+    hp = automm_hyperparameters(text, resolve_backbones(text, tmp_path))
+    assert (hp["optim.lr_choice"], hp["optim.lr_mult"], hp["optim.lr"]) == ("two_stages", 30, 1e-4)
+    frozen = RunConfig("d", "k_vrh", "image+text", **recipe_for("text", {"text": {"towers": "frozen", "name": "f"}}))
+    hp = automm_hyperparameters(frozen, resolve_backbones(frozen, tmp_path))
+    assert (hp["optim.peft"], hp["optim.lora.filter"], hp["optim.lr_choice"]) == (
+        "lora", ["^matmodal_frozen_tower$"], "layerwise_decay")  # no adapter; only AutoMM's new layers train
+    assert RunConfig.from_dict(frozen.as_dict()) == frozen
+    with pytest.raises(ValueError, match="towers"):
+        recipe_for("text", {"text": {"towers": "half"}})
+    with pytest.raises(ValueError, match="recipe_name"):
+        RunConfig("d", "k_vrh", "text", recipe_name="two stage")
+    with pytest.raises(ValueError, match="unknown key"):
+        recipe_for("text", {"text": {"lr_choise": "two_stages"}})
+
+
+def test_recipe_options_reach_the_fitted_predictors_config(mirror_dir, tmp_path):
+    """A real (1 epoch, tabular) fit: AutoMM's saved config has the recipe's optimiser options."""
+    import yaml
+
+    from matmodal.models.automm import fit_predictor
+    from matmodal.models.recipe import recipe_for
+
+    table = tiny_elastic(mirror_dir).table
+    values = recipe_for("tabular", {"tabular": {**TWO_STAGES, "epochs": 1, "peft": "bit_fit", "top_k": 2}})
+    config = RunConfig("t", "k_vrh", "tabular", **values)
+    fit_predictor(prepare_split(table, config), config, resolve_backbones(config, tmp_path), tmp_path / "m", 0)
+    optim = yaml.safe_load((tmp_path / "m" / "config.yaml").read_text())["optim"]
+    assert (optim["lr_choice"], optim["lr_mult"], optim["lr"], optim["peft"], optim["top_k"]) == (
+        "two_stages", 30, 1e-4, "bit_fit", 2)
+
+
+def test_automm_tuning_never_reads_the_test_split(mirror_dir, monkeypatch):
+    """Every frame AutoMM sees during selection (fit, tuning, predict) is made of training rows."""
+    import numpy as np
+    from autogluon.multimodal import MultiModalPredictor
+
+    from matmodal.models.tuning import automm_predict, select
+
+    table = tiny_elastic(mirror_dir).table
+    base = RunConfig("t", "k_vrh", "tabular", seed=2, epochs=1)
+    split = prepare_split(table, base)
+    seen = []
+    monkeypatch.setattr(MultiModalPredictor, "fit", lambda self, train, tuning_data=None, **kw: seen.extend(
+        [train, tuning_data]))
+    monkeypatch.setattr(MultiModalPredictor, "predict", lambda self, frame, **kw: seen.append(frame) or np.zeros(
+        len(frame)))
+    ranked = select(split, [base, RunConfig("t", "k_vrh", "tabular", seed=2, epochs=2)], automm_predict)
+    assert len(ranked) == 2 and len(seen) == 2 * 2 * 3  # 2 candidates x 2 holdouts x (fit, tuning, predict)
+    columns = split.columns["tabular"]
+    key = {tuple(r) for r in split.train[columns].round(9).to_numpy()}
+    test_rows = {tuple(r) for r in split.test[columns].round(9).to_numpy()} - key
+    assert test_rows
+    for frame in seen:
+        rows = {tuple(r) for r in frame[columns].round(9).to_numpy()}
+        assert rows <= key and not rows & test_rows

@@ -117,7 +117,7 @@ def automm_hyperparameters(config: RunConfig, backbones: dict[str, Backbone]) ->
         "env.num_workers": 0, "env.num_workers_inference": 0, "env.deterministic": not gpu,
         "env.per_gpu_batch_size": config.batch_size, "env.batch_size": config.batch_size,
     })
-    hp.update(dict(config.extra))
+    hp.update({k: list(v) if isinstance(v, tuple) else v for k, v in config.extra})  # recipe options (lists)
     return hp
 
 

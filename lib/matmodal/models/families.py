@@ -32,7 +32,9 @@ def _train_automm(table: pd.DataFrame, config: RunConfig, run_dir: Path, **kwarg
 
 
 def _automm_label(config: dict[str, Any]) -> str:
-    return combination_label(config["modalities"])
+    """The paper's combination label; a named recipe adds ``(recipe <name>)``."""
+    name = config.get("recipe_name", "")
+    return combination_label(config["modalities"]) + (f" (recipe {name})" if name else "")
 
 
 FAMILIES: dict[str, Family] = {

@@ -10,6 +10,14 @@ set in ``notebooks/profiles.yaml`` (``04_training.recipe``), e.g.::
 
 A run with several modalities takes the tabular values, then the text ones, then the image ones
 (the heavier tower's epochs and learning rate win; the tabular MLP's shape is kept).
+
+Besides :class:`RunConfig` fields a recipe may set AutoGluon MultiModal 1.6.3 optimiser options
+(:data:`AUTOMM_OPTIONS`, passed to the predictor as ``optim.*`` hyperparameters through
+``RunConfig.extra``), e.g. ``lr_choice: two_stages`` with ``lr_mult: 30``: the pretrained tower
+trains at ``learning_rate`` and every layer AutoMM treats as new (the fusion MLP, its head and
+the ``numerical_mlp`` tabular tower) at ``learning_rate × lr_mult``. ``name`` (letters and
+digits) names the recipe in the run id and the table row (``RunConfig.recipe_name``), so runs
+of a new recipe sit beside the old ones instead of clashing with them.
 """
 
 from __future__ import annotations
@@ -30,8 +38,23 @@ from matmodal.models.run_spec import (
 
 log = logging.getLogger(__name__)
 
+AUTOMM_OPTIONS = {  # recipe key -> AutoMM hyperparameter
+    "lr_choice": "optim.lr_choice",  # two_stages | layerwise_decay (AutoMM's default) | single_stage
+    "lr_mult": "optim.lr_mult",  # two_stages: new layers (fusion, head, numerical_mlp) train at lr × lr_mult
+    "lr_decay": "optim.lr_decay",  # layerwise_decay: per-layer factor
+    "peft": "optim.peft",  # bit_fit | norm_fit | lora | ...: only those tower parameters train
+    "top_k": "optim.top_k",  # checkpoints kept (and averaged, see top_k_average_method)
+    "top_k_average_method": "optim.top_k_average_method",  # best | uniform_soup | greedy_soup
+    "warmup_steps": "optim.warmup_steps",  # fraction of the steps
+    "text_pooling": "model.hf_text.pooling_mode",  # cls (AutoMM's default) | mean (how MiniLM was trained)
+}
+# ``towers: frozen``: AutoMM's LoRA path with a layer filter that matches no layer, so no adapter is
+# added and (with ``lr_choice: layerwise_decay``, AutoMM's default) only the layers it treats as new
+# train (fusion MLP, head, numerical_mlp); the pretrained towers run forward only (no backward pass).
+TOWERS = {"finetune": {}, "frozen": {"optim.peft": "lora", "optim.lora.filter": ("^matmodal_frozen_tower$",),
+                                     "optim.lr_choice": "layerwise_decay"}}
 RECIPE_KEYS = ("epochs", "learning_rate", "tabular_layers", "tabular_width", "dropout", "patience", "batch_size",
-               "image_size", "max_text_len", "validation_fraction")
+               "image_size", "max_text_len", "validation_fraction", "name", "towers", *AUTOMM_OPTIONS)
 _CONFIG_FIELDS = {f.name for f in fields(RunConfig)}
 
 
@@ -46,13 +69,23 @@ def check_recipe(recipe: Mapping[str, Mapping[str, Any]]) -> None:
 
 
 def recipe_for(modalities: Sequence[str], recipe: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """The RunConfig fields of a run on ``modalities`` (tabular, then text, then image values)."""
+    """The RunConfig fields of a run on ``modalities`` (tabular, then text, then image values):
+    ``name`` becomes ``recipe_name``, the :data:`AUTOMM_OPTIONS` become sorted ``extra`` entries."""
     check_recipe(recipe)
     chosen = parse_combination(modalities)
     merged: dict[str, Any] = {}
     for modality in ("tabular", "text", "image"):
         if modality in chosen:
             merged.update(recipe.get(modality, {}))
+    options = {AUTOMM_OPTIONS[k]: merged.pop(k) for k in list(merged) if k in AUTOMM_OPTIONS}
+    towers = merged.pop("towers", "finetune")
+    if towers not in TOWERS:
+        raise ValueError(f"recipe: towers must be one of {', '.join(TOWERS)}, got {towers!r}")
+    options.update(TOWERS[towers])
+    if "name" in merged:
+        merged["recipe_name"] = str(merged.pop("name"))
+    if options:
+        merged["extra"] = tuple(sorted(options.items()))
     return merged
 
 

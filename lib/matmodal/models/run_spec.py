@@ -123,6 +123,7 @@ class RunConfig:
     max_rows: int | None = None  # seeded subsample (seed 0) of the labelled rows, before splitting
     attribution: bool = True  # modality removal/shuffle at test time (multimodal AutoMM runs)
     extra: tuple[tuple[str, Any], ...] = field(default=())  # more family hyperparameters
+    recipe_name: str = ""  # names a recipe in the run id and row label ("" = the original recipe)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "modalities", parse_combination(self.modalities))
@@ -133,6 +134,8 @@ class RunConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.target_transform not in TRANSFORMS:
             raise ValueError(f"unknown target_transform {self.target_transform!r} (known: {', '.join(TRANSFORMS)})")
+        if not all(ch.isalnum() for ch in self.recipe_name):
+            raise ValueError(f"recipe_name must be letters and digits (it names run folders), got {self.recipe_name!r}")
 
     @property
     def combination(self) -> str:
@@ -146,11 +149,17 @@ class RunConfig:
         used = self.features and "tabular" in self.modalities and self.model != "mean"
         features = f"-{'+'.join(self.features)}" if used else ""
         log = "-log10" if self.target_transform == "log10" else ""
-        return f"{self.model}{features}{log}__{self.target}__{combo}__seed{self.seed}"
+        recipe = f"-{self.recipe_name}" if self.recipe_name else ""
+        return f"{self.model}{features}{log}{recipe}__{self.target}__{combo}__seed{self.seed}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "modalities": list(self.modalities), "features": list(self.features),
-                "extra": [list(e) for e in self.extra]}
+        """The config as JSON-able fields; an empty ``recipe_name`` is left out, so runs stored
+        before that field existed keep their key."""
+        out = {**asdict(self), "modalities": list(self.modalities), "features": list(self.features),
+               "extra": [list(e) for e in self.extra]}
+        if not self.recipe_name:
+            del out["recipe_name"]
+        return out
 
     @property
     def key(self) -> str:
@@ -161,7 +170,7 @@ class RunConfig:
         known = cls.__dataclass_fields__
         data = {k: v for k, v in data.items() if k in known}
         data = {**data, "modalities": tuple(data["modalities"]), "features": tuple(data.get("features", ())),
-                "extra": tuple(tuple(e) for e in data.get("extra", ()))}
+                "extra": tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in data.get("extra", ()))}
         if data.get("learning_rate") is None:
             data.pop("learning_rate", None)
         return cls(**data)

@@ -43,3 +43,18 @@ def with_extra(config: RunConfig, **params: object) -> RunConfig:
     extra = dict(config.extra)
     extra.update(params)
     return replace(config, extra=tuple(sorted(extra.items())))
+
+
+def automm_predict(view: SplitData, config: RunConfig) -> np.ndarray:
+    """A :data:`Predict` for AutoMM candidates: fit on ``view.train`` (early-stopping rows carved
+    from it) in a temporary folder, predict ``view.test`` (a holdout of the training rows when
+    ``view`` comes from :func:`tuning_split`)."""
+    import tempfile
+    from pathlib import Path
+
+    from matmodal.models.automm import fit_predictor, predict_frame, resolve_backbones
+    from matmodal.models.run_spec import TargetTransform
+
+    with tempfile.TemporaryDirectory() as tmp:
+        predictor = fit_predictor(view, config, resolve_backbones(config), Path(tmp) / "model", verbosity=0)
+        return predict_frame(predictor, view.test, TargetTransform(config.target_transform))
