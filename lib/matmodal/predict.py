@@ -432,13 +432,27 @@ def _density_notes(structures: list[InputStructure]) -> dict[str, str]:
     return notes
 
 
+def saved_model_values(model: Any, config: dict[str, Any], images: Sequence[str | Path]) -> Any:
+    """Predictions (target units) of a loaded ECD-image regressor for PNG files, resized and
+    normalised as in training (the config's ``inputs.image``) and de-standardised."""
+    from matmodal.models.torch_common import load_images
+    from matmodal.models.torch_common import predict as torch_predict
+
+    image = config["inputs"]["image"]
+    pixels = load_images([str(p) for p in images], image["size"], image["mean"], image["std"],
+                         image.get("resample", "bilinear"))
+    standard = torch_predict(model, {"pixel_values": pixels}, list(range(len(images))))
+    return standard * config["standardiser"]["std"] + config["standardiser"]["mean"]
+
+
 def saved_model_predictions(folder: Path, structures: list[InputStructure], skipped: list[Skipped],
-                            work_dir: Path | None, settings: Settings) -> Predictions:
+                            work_dir: Path | None, settings: Settings, dft: Any = None) -> Predictions:
     """Predictions of a saved ECD-image regressor: each structure's density is computed with GPAW
-    (the settings the model recorded, cached; a time estimate goes to stderr first), cut into the
-    (111) image with the ECD settings of the training dataset, resized and normalised as in
-    training, and predicted; rows carry the model's provenance and a ``density_note`` naming
-    elements whose GPAW valence differs from MP's (out of the training distribution)."""
+    (``dft``, default the settings the model recorded; cached; a time estimate goes to stderr
+    first), cut into the (111) image with the ECD settings of the training dataset, resized and
+    normalised as in training, and predicted; rows carry the model's provenance and a
+    ``density_note`` naming elements whose GPAW valence differs from MP's (out of the training
+    distribution)."""
     from matmodal.modalities.ecd.dft import (
         DftSettings,
         DftUnavailableError,
@@ -446,18 +460,17 @@ def saved_model_predictions(folder: Path, structures: list[InputStructure], skip
         recorded_ecd_settings,
     )
     from matmodal.models.stacked import load_regressor
-    from matmodal.models.torch_common import load_images
-    from matmodal.models.torch_common import predict as torch_predict
 
     model, config = load_regressor(folder)
     image = (config.get("inputs") or {}).get("image") or {}
     if config["architecture"] != "image" or image.get("column") != ECD_IMAGE:
         raise ValueError(f"{folder}: predicting is supported for ECD-image regressors only "
                          f"(this one: {config['architecture']}, inputs {sorted(config.get('inputs') or {})})")
-    dft = DftSettings(**config["dft"])
+    dft = dft or DftSettings(**config["dft"])
     config = {**config, "name": str(folder)}
     names = [s.name for s in structures]  # stderr names the structures (keys when two share a name)
     label = {s.key: s.name if names.count(s.name) == 1 else s.key for s in structures}
+    rows = []
     with tempfile.TemporaryDirectory(prefix="matmodal-predict-") as scratch:
         try:
             paths, failed = ecd_images_for([(label[s.key], s.structure) for s in structures],
@@ -469,17 +482,13 @@ def saved_model_predictions(folder: Path, structures: list[InputStructure], skip
         key_of = {v: k for k, v in label.items()}
         paths, failed = {key_of[k]: v for k, v in paths.items()}, {key_of[k]: v for k, v in failed.items()}
         done = [s for s in structures if s.key in paths]
-        pixels = load_images([paths[s.key] for s in done], image["size"], image["mean"], image["std"],
-                             image.get("resample", "bilinear")) if done else None
-    rows = []
-    if done:
-        standard = torch_predict(model, {"pixel_values": pixels}, list(range(len(done))))
-        values = standard * config["standardiser"]["std"] + config["standardiser"]["mean"]
-        notes, about = _density_notes(done), saved_model_provenance(config)
-        density = f"GPAW {dft.xc} {dft.mode} {dft.cutoff:g} eV, k {dft.kpoint_density:g}/Å (computed)"
-        rows = [{ID: s.name, "input": s.file, "target": config["target"], "prediction": float(v),
-                 "unit": config.get("unit", ""), "density": density, "density_note": notes.get(s.key, ""), **about}
-                for s, v in zip(done, values, strict=True)]
+        if done:
+            values = saved_model_values(model, config, [paths[s.key] for s in done])
+            notes, about = _density_notes(done), saved_model_provenance(config)
+            density = f"GPAW {dft.xc} {dft.mode} {dft.cutoff:g} eV, k {dft.kpoint_density:g}/Å (computed)"
+            rows = [{ID: s.name, "input": s.file, "target": config["target"], "prediction": float(v),
+                     "unit": config.get("unit", ""), "density": density, "density_note": notes.get(s.key, ""),
+                     **about} for s, v in zip(done, values, strict=True)]
     by_key = {s.key: s for s in structures}
     skipped = [*skipped, *(Skipped(f"{by_key[k].file} ({by_key[k].name})", why) for k, why in failed.items())]
     return Predictions(pd.DataFrame(rows), skipped)
