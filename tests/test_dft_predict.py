@@ -120,3 +120,13 @@ def test_cli_predicts_a_cif_without_mp_density_from_a_gpaw_density(trained, mirr
     finally:
         weights.write_bytes(original)
     assert json.loads((folder / "model.json").read_text())["weights_sha256"] == config["weights_sha256"]
+
+
+def test_on_grid_keeps_the_electron_count_of_a_real_density(mirror_dir):
+    from matmodal.modalities.ecd.dft import on_grid
+    from matmodal.sources.charge_density import ChargeDensitySource
+
+    bate = ChargeDensitySource(Settings(mirror_dir=mirror_dir)).chgcar("mp-1000")  # MultiMat 32³, BaTe
+    coarse = on_grid(bate, (24, 24, 24))
+    assert coarse.dim == (24, 24, 24) and on_grid(bate, None) is bate and on_grid(bate, (32, 32, 32)) is bate
+    assert np.mean(coarse.data["total"]) == pytest.approx(np.mean(bate.data["total"]), rel=1e-9)

@@ -449,7 +449,8 @@ def saved_model_predictions(folder: Path, structures: list[InputStructure], skip
                             work_dir: Path | None, settings: Settings, dft: Any = None) -> Predictions:
     """Predictions of a saved ECD-image regressor: each structure's density is computed with GPAW
     (``dft``, default the settings the model recorded; cached; a time estimate goes to stderr
-    first), cut into the (111) image with the ECD settings of the training dataset, resized and
+    first), resampled to the grid of the training densities (``density_grid``), cut into the
+    (111) image with the ECD settings of the training dataset, resized and
     normalised as in training, and predicted; rows carry the model's provenance and a
     ``density_note`` naming elements whose GPAW valence differs from MP's (out of the training
     distribution)."""
@@ -476,7 +477,7 @@ def saved_model_predictions(folder: Path, structures: list[InputStructure], skip
             paths, failed = ecd_images_for([(label[s.key], s.structure) for s in structures],
                                            Path(work_dir or scratch) / "ecd",
                                            recorded_ecd_settings(config["ecd"], str(folder)), dft,
-                                           cache_dir=settings.cache_dir)
+                                           cache_dir=settings.cache_dir, grid=config.get("density_grid"))
         except DftUnavailableError as error:  # the dft extra is missing: one clear line from the CLI
             raise ValueError(f"{folder} predicts from charge densities computed here: {error}") from error
         key_of = {v: k for k, v in label.items()}

@@ -474,25 +474,40 @@ def ecd_settings_for_dft(settings: Any) -> Any:
     return settings if settings.differential == "none" else replace(settings, electrons="gpaw", rescale_counts=False)
 
 
+def on_grid(density: Chgcar, shape: Sequence[int] | None) -> Chgcar:
+    """``density`` Fourier-resampled to ``shape`` (every field; keeps the electron count); None: unchanged."""
+    from matmodal.modalities.ecd.regrid import fourier_resample
+
+    if shape is None or tuple(density.dim) == tuple(shape):
+        return density
+    return _chgcar(density.structure, {k: fourier_resample(np.asarray(v), tuple(shape)) for k, v in density.data.items()})
+
+
 def dft_density_image(structure: Structure, ecd_settings: Any = None, settings: DftSettings | None = None, *,
-                      cache_dir: Path | None = None, threads: int = 1) -> tuple[Any, dict[str, Any]]:
+                      cache_dir: Path | None = None, threads: int = 1,
+                      grid: Sequence[int] | None = None) -> tuple[Any, dict[str, Any]]:
     """The massa2024 ECD image (:func:`~matmodal.modalities.ecd.pipeline.density_image`) of the
-    density computed for ``structure``, and the calculation's provenance."""
+    density computed for ``structure``, and the calculation's provenance. ``grid``: resample the
+    density to this shape first (the grid of the densities a model trained on, e.g. MultiMat's 32³,
+    so both enter the pipeline at one resolution, as in the validation)."""
     from matmodal.modalities.ecd.pipeline import EcdSettings, density_image
 
     density, info = compute_density(structure, settings, cache_dir=cache_dir, threads=threads)
-    result = density_image(density, settings=ecd_settings_for_dft(ecd_settings or EcdSettings()))
+    result = density_image(on_grid(density, grid), settings=ecd_settings_for_dft(ecd_settings or EcdSettings()))
     result.notes.append(f"density computed with GPAW {info['gpaw']} ({info['settings']['mode']}, "
-                        f"{info['settings']['cutoff']:g} eV, k {info['kpoint_mesh']}, {info['wall_s']:.0f} s)")
+                        f"{info['settings']['cutoff']:g} eV, k {info['kpoint_mesh']}, {info['wall_s']:.0f} s)"
+                        + (f", resampled to {'x'.join(map(str, grid))}" if grid else ""))
     return result, info
 
 
 def ecd_images_for(items: Sequence[tuple[str, Structure]], folder: Path, ecd_settings: Any = None,
                    settings: DftSettings | None = None, *, cache_dir: Path | None = None, threads: int = 1,
-                   stream: TextIO | None = None) -> tuple[dict[str, str], dict[str, str]]:
+                   stream: TextIO | None = None, grid: Sequence[int] | None = None,
+                   ) -> tuple[dict[str, str], dict[str, str]]:
     """ECD images of structures that have no density: one GPAW calculation each (cached), after a
-    time estimate per structure and in total on ``stream`` (default stderr). Returns
-    ``{key: absolute PNG path}`` and ``{key: reason}`` for the structures that failed."""
+    time estimate per structure and in total on ``stream`` (default stderr); ``grid``: see
+    :func:`dft_density_image`. Returns ``{key: absolute PNG path}`` and ``{key: reason}`` for the
+    structures that failed."""
     from matmodal.modalities.ecd.pipeline import EcdError, write_images
     from matmodal.paths import safe_name
 
@@ -508,7 +523,8 @@ def ecd_images_for(items: Sequence[tuple[str, Structure]], folder: Path, ecd_set
         print(f"  {key}: {structure.composition.reduced_formula}, {len(structure)} sites, ~{estimates[key]:.0f} s",
               file=stream, flush=True)
         try:
-            result, info = dft_density_image(structure, ecd_settings, settings, cache_dir=cache_dir, threads=threads)
+            result, info = dft_density_image(structure, ecd_settings, settings, cache_dir=cache_dir, threads=threads,
+                                             grid=grid)
         except (DftError, EcdError, KeyError, ValueError) as error:
             failed[key] = f"density: {error}"
             continue
@@ -576,14 +592,13 @@ def compare_with_mp(reference: Chgcar, settings: DftSettings | None = None, ecd:
     Returns the numbers (plus the expected electron counts, GPAW's and MP's, and the calculation's
     wall time, estimate and cache state) and the four images."""
     from matmodal.modalities.ecd.pipeline import EcdSettings
-    from matmodal.modalities.ecd.regrid import fourier_resample
     from matmodal.sources.materials_project import mp_zval
 
     settings, ecd = settings or DftSettings(), ecd or EcdSettings()
     structure = reference.structure
     estimate = estimate_seconds(structure, settings)
     ours, info = compute_density(structure, settings, cache_dir=cache_dir)
-    ours = _chgcar(structure, {"total": fourier_resample(ours.data["total"], tuple(reference.dim))})
+    ours = on_grid(_chgcar(structure, {"total": ours.data["total"]}), tuple(reference.dim))
     numbers, images = compare_densities(reference, ours, ecd, ecd_settings_for_dft(ecd))
     zval = mp_zval()
     numbers.update(formula=structure.composition.reduced_formula, sites=len(structure),
