@@ -146,7 +146,9 @@ if len(scores):
     first = (models[models.dataset == stacked_dataset] if stacked_dataset in set(models.dataset) else models).iloc[0]
     curves = mp.curves_frame(scores[(scores.dataset == first.dataset) & (scores.target == first.target)],
                              first.family, first.stage, first.text_level)
-    fig = mp.learning_curves(curves, f"{first.dataset} {first.target}: {first.family} {first.stage}",
-                             about=mp.protocol_lines(scores, first.dataset, first.target, [first.family]))
+    drawn = mp.curve_rows(scores[(scores.dataset == first.dataset) & (scores.target == first.target)],
+                          first.family, first.stage, first.text_level, splits=("train", "test"))  # what is drawn
+    fig = mp.learning_curves(curves, f"{first.dataset} {first.target}: {first.family} {first.stage}, run 0",
+                             about=mp.protocol_lines(drawn))
     written += mp.save(fig, figures, f"learning_curves_{first.dataset}_{first.target}")
 print("\n".join(str(p) for p in written))

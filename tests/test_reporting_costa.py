@@ -82,3 +82,14 @@ def test_the_committed_alexandria_smoke_run_names_its_ill_conditioned_target():
     assert note.endswith("Undefined: Gap (constant test labels, MAD = 0).")
     assert note in (SMOKE / "table4_mae_mad.md").read_text().splitlines()[0]
     assert "Ill-conditioned" not in (SMOKE / "table2_mae.md").read_text()  # MAE itself is fine
+
+
+def test_attribution_keeps_one_combination_per_target_the_largest_with_most_seeds():
+    rows = pd.read_csv(ROOT / "paper_figures/costa2025/full/mp_elastic/attribution.csv")  # real: 3 seeds
+    assert rows.groupby("target").combination.unique().map(list).to_dict() == {
+        "g_vrh": ["tabular+text"], "k_vrh": ["tabular+text"], "vol_per_atom": ["tabular+text"]}
+    one_seed = rows[rows.seed == 0].assign(combination="tabular+image")  # as large, fewer seeds
+    kept, stats = costa.attribution_summary(pd.concat([one_seed, rows]))
+    assert set(kept.combination) == {"tabular+text"} and len(kept) == len(rows)
+    mean = rows[(rows.target == "k_vrh") & (rows.modality == "tabular") & (rows["mode"] == "shuffle")].d_mae_mad.mean()
+    assert stats.loc[("k_vrh", "tabular+text", "tabular", "shuffle"), ("d_mae_mad", "mean")] == pytest.approx(mean)

@@ -79,11 +79,20 @@ def stage_bars(summary: pd.DataFrame, dataset: str, targets: Sequence[str], metr
     return fig
 
 
+def curve_rows(scores: pd.DataFrame, family: str, stage: str, text_level: str = "", run: int = 0,
+               splits: Sequence[str] = ("train",)) -> pd.DataFrame:
+    """The ``splits`` rows of one model of one run, one per fold and split. The image stage is
+    trained once per text level's subset (all with ``text_level`` ""): the largest is the one drawn."""
+    part = scores[(scores.family == family) & (scores.stage == stage) & (scores.text_level == text_level)
+                  & (scores.run == run) & scores.split.isin(splits)]
+    return part[part.n == part.groupby("split").n.transform("max")] if len(part) else part
+
+
 def curves_frame(scores: pd.DataFrame, family: str, stage: str, text_level: str = "", run: int = 0,
                  ) -> pd.DataFrame:
-    """Per-epoch losses of every fold of one run: fold, epoch (counted across stages), stage, losses."""
-    part = scores[(scores.family == family) & (scores.stage == stage) & (scores.text_level == text_level)
-                  & (scores.run == run) & (scores.split == "train")]
+    """Per-epoch losses of every fold of one run (:func:`curve_rows`): fold, epoch (counted across
+    stages), stage, losses."""
+    part = curve_rows(scores, family, stage, text_level, run)
     rows = []
     for fold, text in zip(part.fold, part.curves, strict=True):
         epoch = 0
@@ -100,7 +109,7 @@ def learning_curves(histories: pd.DataFrame, title: str = "", about: Sequence[st
     ``about``: subtitle lines (dataset, n_test, runs, epochs, pretrained backbones)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     long = histories.melt(id_vars=["fold", "epoch"], value_vars=["train_loss", "val_loss"], var_name="curve")
-    sns.lineplot(long, x="epoch", y="value", hue="fold", style="curve", ax=ax, palette="tab10")
+    sns.lineplot(long, x="epoch", y="value", hue="fold", style="curve", ax=ax, palette="tab10", errorbar=None)
     ax.set(yscale="log", ylabel="MSE (standardised target)", title=title)
     fig.tight_layout()
     subtitle(fig, about)

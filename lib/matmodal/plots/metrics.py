@@ -187,14 +187,24 @@ def heatmaps(comparison: pd.DataFrame, metrics: Sequence[str] = ("mae_mad", "rms
     """Figure 4: heat maps (models × targets) of the scaled errors; ``value="paper"`` draws the
     paper's numbers instead of ours. Colours saturate at ``vmax`` (the numbers do not); a
     subtitle line names ill-conditioned targets (see :func:`scaled_bars`)."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2), squeeze=False)
-    for ax, metric in zip(axes.flat, metrics, strict=True):
+    grids = {}
+    for metric in metrics:
         part = comparison[comparison["metric"] == metric]
         grid = part.pivot_table(index="label", columns="target", values=value, sort=False)
         grid = grid.reindex(index=row_order(grid.index), columns=target_order(grid.columns)).dropna(how="all")
         grid.columns = [LABELS.get(c, c) for c in grid.columns]
+        grids[metric] = grid
+    rows = max(len(g) for g in grids.values())
+    columns = max(len(g.columns) for g in grids.values())
+    label = max((len(str(x)) for g in grids.values() for x in g.index), default=10)  # row labels, left panel
+    width = len(metrics) * max(4.0, 0.6 * columns + 2.5) + 0.07 * label
+    fig, axes = plt.subplots(1, len(metrics), figsize=(width, 1.6 + 0.32 * max(rows, 8)), squeeze=False)
+    first = next(iter(grids.values()))
+    for i, (ax, (metric, grid)) in enumerate(zip(axes.flat, grids.items(), strict=True)):
+        same_rows = i > 0 and list(grid.index) == list(first.index)  # row labels once, on the left
         sns.heatmap(grid, ax=ax, annot=grid.map(_annotation), fmt="", cmap="rocket_r", vmin=0.0, vmax=vmax,
-                    cbar_kws={"label": METRIC_LABELS[metric], "extend": "max"}, annot_kws={"fontsize": 7})
+                    cbar_kws={"label": METRIC_LABELS[metric], "extend": "max"}, annot_kws={"fontsize": 7},
+                    yticklabels=not same_rows)
         ax.set_ylabel("")
         ax.set_title(f"{METRIC_LABELS[metric]} ({'costa2025' if value == 'paper' else 'ours'})")
     fig.tight_layout()
@@ -248,8 +258,20 @@ def attribution_plot(attribution: pd.DataFrame, metric: str = "d_mae_mad", about
         sns.barplot(part, x="modality", y=metric, hue="mode", ax=ax, errorbar="sd" if several else None,
                     capsize=0.1, err_kws={"linewidth": 0.8})
         ax.axhline(0.0, color="grey", lw=0.8)
+        if part[metric].isna().all():  # e.g. MAE/MAD of constant test labels
+            ax.text(0.5, 0.5, "undefined\n(constant test labels)", transform=ax.transAxes, ha="center", fontsize=8)
         ax.set_title(LABELS.get(target, target), fontsize=10)
         ax.set_ylabel(f"Δ {METRIC_LABELS.get(metric.removeprefix('d_'), metric)} vs full input")
     fig.tight_layout()
-    subtitle(fig, about)
+    seeds = attribution.groupby(["target", "modality", "mode"])["seed"].nunique()
+    models = ", ".join(dict.fromkeys(attribution.get("combination", pd.Series(dtype=str))))
+    drawn = (f"attribution of {models or 'the model'}: {_span_text(seeds)} per bar"
+             + (": error bars = sd" if seeds.min() >= 2 else ": no error bars (one seed)"))
+    subtitle(fig, [*about, drawn])
     return fig
+
+
+def _span_text(seeds: pd.Series) -> str:
+    low, high = int(seeds.min()), int(seeds.max())
+    count = str(low) if low == high else f"{low}–{high}"
+    return f"{count} seed{'' if high == 1 else 's'}"

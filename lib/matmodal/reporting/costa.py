@@ -252,12 +252,15 @@ def best_combinations(summary: pd.DataFrame, metric: str = "mae") -> pd.Series:
 
 
 def attribution_summary(attribution: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows of the largest modality combination per target (the all-modality model when it ran)
-    and their mean/sd over seeds of the change in MAE, MAE/MAD and R² per modality and mode."""
+    """Rows of one combination per target, the largest (the all-modality model when it ran; ties:
+    the one with the most seeds, then by name), and their mean/sd over seeds of the change in
+    MAE, MAE/MAD and R² per modality and mode."""
     if attribution.empty or "d_mae" not in attribution:
         return attribution, pd.DataFrame()
     rows = attribution.dropna(subset=["d_mae"]).copy()
-    size = rows["combination"].str.count(r"\+")
-    rows = rows[size == size.groupby(rows["target"]).transform("max")]
+    ranked = rows.groupby(["target", "combination"])["seed"].nunique().rename("seeds").reset_index()
+    ranked["size"] = ranked["combination"].str.count(r"\+")
+    best = ranked.sort_values(["size", "seeds", "combination"], ascending=[False, False, True]).groupby("target").head(1)
+    rows = rows.merge(best[["target", "combination"]], on=["target", "combination"])
     stats = rows.groupby(["target", "combination", "modality", "mode"])[["d_mae", "d_mae_mad", "d_r2"]]
     return rows, stats.agg(["mean", "std"])
