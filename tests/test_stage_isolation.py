@@ -45,6 +45,15 @@ def test_a_failed_batch_costs_only_its_culprits_and_the_rest_is_recomputed_toget
     ]  # "/2": the survivors ran again as one batch of two
 
 
+def test_a_daemonic_pool_worker_runs_the_stage_in_process():
+    import multiprocessing
+
+    from tests.bad_input.workers import isolated_misbehave
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # may not start processes of its own
+        assert pool.apply(isolated_misbehave, (["ok", "raise"],)) == [("OK", None), (None, "KeyError: 'no such thing'")]
+
+
 @pytest.mark.ml
 @pytest.mark.parametrize("name", ["magpie", "chgnet", "potnet"])
 def test_isolated_featuriser_gives_the_in_process_vectors_and_cache(name, mp_items, tmp_path):

@@ -28,11 +28,12 @@ from __future__ import annotations
 import importlib
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -77,7 +78,14 @@ def _load(func: str):
     return getattr(importlib.import_module(module), name)
 
 
+def _failure(error: BaseException, limits: Limits) -> tuple[bool, str]:
+    return False, limits.out_of_memory() if isinstance(error, MemoryError) else f"{type(error).__name__}: {error}"
+
+
 def _worker(func: str, limits: Limits, conn: Connection) -> None:  # pragma: no cover - runs in a child
+    """Set the limits, import ``func``, say ready; then serve ``(kind, token, payload)`` messages:
+    ``state`` (keep an unpickled state under ``token``, acknowledged), ``drop`` (forget it) and
+    ``call`` (``func(item)``, or ``func(state, item)`` with a token), each answered ``(ok, value)``."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(limits.threads)
     try:
@@ -86,67 +94,97 @@ def _worker(func: str, limits: Limits, conn: Connection) -> None:  # pragma: no 
 
             resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         target = _load(func)
-        state = conn.recv()
-        if not (isinstance(state, str) and state == _NO_STATE):
-            target = partial(target, state)
     except BaseException as error:  # reported to the parent as a stage fault
-        reason = limits.out_of_memory() if isinstance(error, MemoryError) else f"{type(error).__name__}: {error}"
-        conn.send((False, reason))
+        conn.send(_failure(error, limits))
         return
     conn.send((True, _READY))
+    states: dict[str, Any] = {}
     while True:
         try:
-            item = conn.recv()
+            kind, token, payload = conn.recv()
         except EOFError:
             return
         try:
-            conn.send((True, target(item)))
-        except MemoryError:
-            conn.send((False, limits.out_of_memory()))
+            if kind == "drop":
+                states.pop(token, None)
+                continue
+            if kind == "state":
+                states[token] = pickle.loads(payload)
+                conn.send((True, _READY))
+                continue
+            conn.send((True, target(payload) if token is None else target(states[token], payload)))
         except BaseException as error:  # every failure of one record is reported, whatever its type
-            conn.send((False, f"{type(error).__name__}: {error}"))
+            conn.send(_failure(error, limits))
 
 
 class _Slot:
-    """One worker process and the call it is working on."""
+    """One worker process, the states it holds and the call it is working on."""
 
-    def __init__(self, func: str, limits: Limits, state: Any = _NO_STATE) -> None:
-        self.func, self.limits, self.state = func, limits, state
+    def __init__(self, func: str, limits: Limits) -> None:
+        self.func, self.limits = func, limits
         self.process: mp.process.BaseProcess | None = None
         self.conn: Connection | None = None
+        self.ready = False
+        self.known: set[str] = set()  # state tokens the running worker holds
         self.task: int | None = None
         self.deadline = float("inf")
         self.owner = os.getpid()
 
-    def start(self) -> None:
-        """Start a worker and wait until it has imported ``func`` and received the state."""
+    def launch(self) -> None:
+        """Start a worker process; do not wait for it (:meth:`ensure` does)."""
         context = mp.get_context("spawn")
         parent, child = context.Pipe()
         process = context.Process(target=_worker, args=(self.func, self.limits, child), daemon=True)
         process.start()
-        self.process = process  # only a started process (stop() joins it)
         child.close()
-        self.conn = parent
-        try:
-            parent.send(self.state)
-            ready = parent.poll(self.limits.startup_seconds)
-            ok, value = parent.recv() if ready else (False, f"not ready after {self.limits.startup_seconds:g} s")
-        except (EOFError, OSError):
-            self.process.join(5)
-            ok, value = False, f"died while starting ({self._ended()})"
-        except Exception as error:  # the state does not pickle
-            ok, value = False, f"its state cannot be sent ({type(error).__name__}: {error})"
-        if not (ok and value == _READY):
-            ended = self.stop()
-            raise WorkerStartError(f"worker for {self.func} could not start: {value} ({ended})")
+        self.process, self.conn, self.ready, self.known = process, parent, False, set()
 
-    def submit(self, index: int, item: Any, n: int = 1) -> None:
+    def ensure(self) -> None:
+        """A running worker that has imported ``func`` (started or replaced as needed)."""
         if self.owner != os.getpid():  # a forked copy: the worker belongs to the parent, start our own
             self.process, self.conn, self.owner = None, None, os.getpid()
         if self.process is None or not self.process.is_alive():
             self.stop()
-            self.start()
-        self.conn.send(item)
+            self.launch()
+        if not self.ready:
+            self._expect(_READY, "could not start")
+            self.ready = True
+
+    def _expect(self, answer: str, what: str) -> None:
+        try:
+            arrived = self.conn.poll(self.limits.startup_seconds)
+            ok, value = self.conn.recv() if arrived else (False, f"no answer after {self.limits.startup_seconds:g} s")
+        except (EOFError, OSError):
+            self.process.join(5)
+            ok, value = False, f"died ({self._ended()})"
+        if not (ok and value == answer):
+            ended = self.stop()
+            raise WorkerStartError(f"worker for {self.func} {what}: {value} ({ended})")
+
+    def hold(self, token: str, state: Any) -> None:
+        """Make the running worker hold ``state`` under ``token`` (sent once per worker process)."""
+        self.ensure()
+        if token in self.known:
+            return
+        try:
+            payload = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as error:
+            raise WorkerStartError(f"the state of {self.func} cannot be sent to a worker "
+                                   f"({type(error).__name__}: {error})") from error
+        self.conn.send(("state", token, payload))
+        self._expect(_READY, "could not load its state")
+        self.known.add(token)
+
+    def forget(self, token: str) -> None:
+        if token in self.known and self.owner == os.getpid() and self.process is not None and self.process.is_alive():
+            self.conn.send(("drop", token, None))
+        self.known.discard(token)
+
+    def submit(self, index: int, item: Any, n: int = 1, token: str | None = None, state: Any = None) -> None:
+        self.ensure()
+        if token is not None:
+            self.hold(token, state)
+        self.conn.send(("call", token, item))
         self.task = index
         self.deadline = time.monotonic() + (self.limits.deadline(n) or float("inf"))
 
@@ -169,11 +207,41 @@ class _Slot:
         if process is not None:
             process.join(5)
         ended = self._ended()
-        self.process, self.task = None, None
+        self.process, self.task, self.ready, self.known = None, None, False, set()
         if self.conn is not None:
             self.conn.close()
             self.conn = None
         return ended
+
+
+_SHARED: dict[tuple[str, Limits], _Slot] = {}
+
+
+def _shared(func: str, limits: Limits) -> _Slot:
+    return _SHARED.setdefault((func, limits), _Slot(func, limits))
+
+
+def prewarm(func: str, limits: Limits) -> None:
+    """Start the shared worker of ``func`` now, so that its imports overlap other work."""
+    if mp.current_process().daemon:
+        return
+    slot = _shared(func, limits)
+    if slot.owner != os.getpid() or slot.process is None or not slot.process.is_alive():
+        slot.stop()
+        slot.launch()
+
+
+def is_running(func: str, limits: Limits) -> bool:
+    """Whether this process has a started shared worker for ``(func, limits)``."""
+    slot = _SHARED.get((func, limits))
+    return bool(slot and slot.owner == os.getpid() and slot.process is not None and slot.process.is_alive())
+
+
+def release_shared(func: str | None = None) -> None:
+    """Stop the shared workers (of ``func``; all when None); they start again when next needed."""
+    for (name, _), slot in _SHARED.items():
+        if func is None or name == func:
+            slot.stop()
 
 
 def run_isolated(
@@ -186,6 +254,9 @@ def run_isolated(
     """
     limits = limits or Limits()
     pending: Sequence[Any] = list(items)
+    if mp.current_process().daemon:  # a daemonic pool worker may not start processes: run here
+        yield from map(Isolated(func, limits)._in_process, pending)
+        return
     results: dict[int, Result] = {}
     slots = [_Slot(func, limits) for _ in range(max(1, min(n_workers, len(pending))))]
     queue = iter(enumerate(pending))
@@ -240,21 +311,33 @@ class Isolated:
 
     For a stage called from ordinary code (spglib during parsing, a featuriser's batches): the
     worker starts on the first call (``func(state, item)`` when a ``state`` is given, sent once
-    per worker) and is replaced after a crash; a call returns ``(result, None)`` or
+    per worker process) and is replaced after a crash; a call returns ``(result, None)`` or
     ``(None, reason)`` like :func:`run_isolated`. ``n`` sizes the time limit of a call
-    (:meth:`Limits.deadline`). Raises :class:`WorkerStartError` when no worker can start.
+    (:meth:`Limits.deadline`). ``shared=True`` uses the process-wide worker of ``(func,
+    limits)`` (:func:`prewarm`, :func:`release_shared`), so successive stages that call the same
+    function (the featurisers of one build) import it once.
     """
 
-    def __init__(self, func: str, limits: Limits | None = None, *, state: Any = _NO_STATE) -> None:
+    def __init__(self, func: str, limits: Limits | None = None, *, state: Any = _NO_STATE,
+                 shared: bool = False) -> None:
         self.limits = limits or Limits()
-        self.slot = _Slot(func, self.limits, state)
+        self.func, self.state, self.shared = func, state, shared
+        self.slot = _shared(func, self.limits) if shared else _Slot(func, self.limits)
+        self.token = None if isinstance(state, str) and state == _NO_STATE else uuid.uuid4().hex
+
+    def start(self) -> None:
+        """Start the worker and give it the state now; raises :class:`WorkerStartError`."""
+        if not mp.current_process().daemon:
+            self.slot.ensure()
+            if self.token is not None:
+                self.slot.hold(self.token, self.state)
 
     def __call__(self, item: Any, n: int = 1) -> Result:
         if mp.current_process().daemon:  # a daemonic pool worker may not start processes: run here
             return self._in_process(item)
         slot = self.slot
         try:
-            slot.submit(0, item, n)
+            slot.submit(0, item, n, self.token, self.state)
         except WorkerStartError as error:
             return None, str(error)
         if not slot.conn.poll(self.limits.deadline(n)):
@@ -268,16 +351,19 @@ class Isolated:
         return (value, None) if ok else (None, value)
 
     def _in_process(self, item: Any) -> Result:
-        target = _load(self.slot.func)
-        if not (isinstance(self.slot.state, str) and self.slot.state == _NO_STATE):
-            target = partial(target, self.slot.state)
+        target = _load(self.func)
         try:
-            return target(item), None
+            return (target(item) if self.token is None else target(self.state, item)), None
         except Exception as error:
             return None, f"{type(error).__name__}: {error}"
 
     def close(self) -> None:
-        self.slot.stop()
+        """Stop the worker (a shared one only forgets this state)."""
+        if self.shared:
+            if self.token is not None:
+                self.slot.forget(self.token)
+        else:
+            self.slot.stop()
 
 
 def run_batched(
@@ -291,10 +377,9 @@ def run_batched(
     process died (signal SIGSEGV) on this record"), the others are computed again together.
     Raises :class:`WorkerStartError` when no worker can start at all.
     """
-    worker = Isolated(func, limits, state=state)
+    worker = Isolated(func, limits, state=state, shared=True)
     try:
-        if not mp.current_process().daemon:  # (a daemonic pool worker runs the calls in-process)
-            worker.slot.start()  # a stage that cannot start at all fails as a whole
+        worker.start()  # a stage that cannot start at all fails as a whole
         for batch in batches:
             yield _one_batch(worker, list(batch))
     finally:

@@ -72,3 +72,10 @@ def misbehave_batch(batch: list[str]) -> list[tuple[str | None, str | None]]:
     """``misbehave`` on a batch; a good record's value says the size of the batch it ran in."""
     return [(misbehave(kind) + f"/{len(batch)}", None) for kind in batch]
 
+
+
+def isolated_misbehave(kinds: list[str]) -> list:
+    """``run_isolated`` called from a daemonic pool worker (it runs the calls in-process)."""
+    from matmodal.isolation import run_isolated
+
+    return list(run_isolated("tests.bad_input.workers:misbehave", kinds))

@@ -149,6 +149,10 @@ def _stage_failed(stage: str, records: Sequence[MaterialRecord], error: Exceptio
 def _modalities(records, table, settings, options, folder, issues) -> tuple[pd.DataFrame, dict[str, Any]]:
     info: dict[str, Any] = {}
     items = [(r.record_id, r.structure) for r in records]
+    if options.isolate and options.featurisers:
+        from matmodal.modalities.structure.base import start_worker
+
+        start_worker()  # its imports overlap the images
     if options.image is not None:
         from matmodal.modalities.image import render_many
 
@@ -172,6 +176,10 @@ def _modalities(records, table, settings, options, folder, issues) -> tuple[pd.D
         issues += feat_issues
         table = table.merge(frame, left_on=ID, right_index=True, how="left")
         info[f"featuriser:{name}"] = frame.attrs.get("provenance", {"featuriser": name})
+    if options.isolate and options.featurisers:
+        from matmodal.modalities.structure.base import stop_worker
+
+        stop_worker()
     return table, info
 
 

@@ -22,7 +22,15 @@ from pymatgen.core import Structure
 from tqdm.auto import tqdm
 
 from matmodal.hashing import payload_digest
-from matmodal.isolation import GIB, Limits, retry_batch, run_batched
+from matmodal.isolation import (
+    GIB,
+    Limits,
+    is_running,
+    prewarm,
+    release_shared,
+    retry_batch,
+    run_batched,
+)
 from matmodal.manifest import Issue, Severity
 from matmodal.modalities.text import structure_key
 
@@ -166,6 +174,19 @@ def safe_compute(run: Run, chunk: Sequence[Item]) -> Outcome:
     return _outcome(chunk, retry_batch(call, list(chunk)))
 
 
+WORKER = f"{__name__}:compute_pairs"  # what the featuriser worker runs: compute_pairs(run, chunk)
+
+
+def start_worker(limits: Limits | None = None) -> None:
+    """Start the featuriser worker now (its imports, ~5 s, then overlap other stages); the
+    featurisers of a build share it, each sending its Run once; :func:`stop_worker` ends it."""
+    prewarm(WORKER, limits or LIMITS)
+
+
+def stop_worker() -> None:
+    release_shared(WORKER)
+
+
 def compute_chunks(run: Run, chunks: Sequence[Sequence[Item]], limits: Limits | None) -> Iterator[Outcome]:
     """An Outcome per chunk: in-process (``limits=None``), or in one worker process with
     ``limits`` (the run pickled to it once, model included): a record that crashes the worker,
@@ -175,9 +196,13 @@ def compute_chunks(run: Run, chunks: Sequence[Sequence[Item]], limits: Limits | 
             yield safe_compute(run, chunk)
         return
     run.prepare()
-    results = run_batched(f"{__name__}:compute_pairs", chunks, limits, state=run)
-    for chunk, pairs in zip(chunks, results, strict=True):
-        yield _outcome(chunk, pairs)
+    started_here = not is_running(WORKER, limits)  # else start_worker() was called: leave it running
+    try:
+        for chunk, pairs in zip(chunks, run_batched(WORKER, chunks, limits, state=run), strict=True):
+            yield _outcome(chunk, pairs)
+    finally:
+        if started_here:
+            release_shared(WORKER)
 
 
 def run_featuriser(info: FeaturiserInfo, run: Run, items: Sequence[Item], *, mode: str, seed: int,
