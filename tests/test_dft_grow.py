@@ -40,3 +40,14 @@ def test_one_density_is_computed_and_cached(candidates, tmp_path):
     assert row["error"] == "" and row["cache"] == "miss" and row["estimate_s"] > 0 and row["wall_s"] > 0
     assert row["electrons"] == 9 + 15  # GPAW setups: Rb 9 (4s4p5s), Sb 15 (4d5s5p)
     assert compute_fcc_densities(rbsb, coarse, cache_dir=tmp_path).iloc[0]["cache"] == "hit"
+    # the same density (cached) as a massa-style table that train_and_save takes
+    from PIL import Image
+
+    from matmodal.modalities.ecd import EcdSettings
+    from matmodal.protocols.grow import grown_table
+
+    table, provenance = grown_table(rbsb, coarse, EcdSettings(pixels=32), tmp_path / "ecd", cache_dir=tmp_path)
+    assert list(table["material_id"]) == ["mp-1002227"] and table["k_vrh"].iloc[0] == pytest.approx(8.399)
+    assert Image.open(table["ecd_image"].iloc[0]).size == (32, 32)
+    assert provenance["ecd"]["electrons"] == "gpaw" and provenance["dft"] == coarse.describe()
+    assert provenance["failed"] == {}

@@ -52,3 +52,30 @@ def compute_fcc_densities(candidates: pd.DataFrame, settings: DftSettings, engin
         estimate_s=[round(e, 1) for e in estimates],
         wall_s=[i.get("wall_s") for i in infos], cache=[i.get("cache", "") for i in infos],
         electrons=[i.get("valence_electrons_cell") for i in infos], error=[i.get("error", "") for i in infos])
+
+
+def grown_table(candidates: pd.DataFrame, settings: DftSettings, ecd: Any, folder: Any, *, engine: Any = None,
+                cache_dir: Any = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A massa-style table from GPAW densities: the candidates' densities (computed through
+    :func:`compute_fcc_densities`, cached), each cut into its ECD image (``ecd``, with GPAW's valences
+    for the promolecule) under ``folder``. Returns the table (material_id, formula, nsites, k_vrh,
+    ecd_image, wall_s; failures left out) and a provenance dict with the ``ecd`` and ``dft`` settings,
+    so :func:`matmodal.protocols.saved.train_and_save` can train on it and predict draws alike."""
+    from pathlib import Path
+
+    from matmodal.modalities.ecd.dft import ecd_images_for, ecd_settings_for_dft
+
+    grown = compute_fcc_densities(candidates, settings, engine, cache_dir=cache_dir)
+    ok = candidates[(grown["error"] == "").to_numpy()]
+    paths, failed = ecd_images_for(list(zip(ok["material_id"], ok["structure"], strict=True)), Path(folder), ecd,
+                                   settings, cache_dir=cache_dir)
+    table = grown[grown["material_id"].isin(list(paths))].assign(
+        ecd_image=lambda t: t["material_id"].map(paths))[["material_id", "formula", "nsites", "k_vrh", "ecd_image",
+                                                          "wall_s"]]
+    provenance = {"dataset": "fcc_gpaw", "ecd": {**ecd_settings_for_dft(ecd).describe()}, "dft": settings.describe(),
+                  "n_records": len(table), "failed": {**dict(zip(grown.material_id, grown.error, strict=True)),
+                                                      **failed},
+                  "sources": {"structures": "mirror mp_binary_elasticity_2025 (FCC, <= 2 sites, no MultiMat density)",
+                              "density": "GPAW PBE, computed (matmodal.modalities.ecd.dft)"}}
+    provenance["failed"] = {k: v for k, v in provenance["failed"].items() if v}
+    return table.reset_index(drop=True), provenance
