@@ -195,7 +195,7 @@ def test_full_profile_on_a_small_sample_writes_under_full(mirror_dir, tmp_path):
     assert notebook_runner.main(args + [a for item in FULL_SAMPLE for a in ("--set", item)]) == 0
     assert (tmp_path / "outputs/datasets/full/mp_elastic/table.parquet").exists()
     assert len(list((tmp_path / "outputs/runs/full/mp_elastic").glob("*/result.json"))) == 3  # mean, gbm, tabular
-    tables = tmp_path / "paper_figures/costa2025/full/mp_elastic"
+    tables = tmp_path / "paper_figures/costa2025/full/mp_elastic_smoke"  # 1 seed, 1 epoch: a smoke grid (Layout)
     assert (tables / "table2_mae.csv").exists() and (tables / "figure4_heatmaps.png").exists()
     assert not (tmp_path / "paper_figures/costa2025/quick").exists()
     assert (tmp_path / "outputs/notebooks/full/05_evaluation.html").exists()

@@ -140,7 +140,7 @@ def test_predictions_state_the_models_provenance():
                          "dataset": "mp_elastic", "seed": 0},
               "pretrained": {"text": True, "image": False}, "provenance": {"code_version": "0.1.0+abc"}}
     assert p.model_provenance(result) == {
-        "run_id": "automm__k_vrh__image+text__seed0", "model": "automm", "epochs": 1,
+        "run_id": "automm__k_vrh__image+text__seed0", "model": "automm", "epochs": 1, "iterations": None,
         "pretrained": "image=False,text=True", "backbone_profile": "offline", "profile": "quick",
         "dataset": "mp_elastic", "seed": 0, "n_train": 31, "features": "all built", "code_version": "0.1.0+abc"}
 
@@ -271,6 +271,7 @@ def test_cli_predict_with_a_saved_gbm_on_a_real_cif(mirror_dir, tmp_path, capfd)
     assert len(frame) == 1 and frame.unit[0] == "GPa" and 0 < frame.prediction[0] < 1000
     row = frame.iloc[0]
     assert (row.model, row.features, row.n_train, row.seed, row.pretrained) == ("gbm", "magpie", 41, 2, "none")
+    assert pd.isna(row.epochs) and row.iterations == recorded["hyperparameters"]["n_iter"]  # no epochs: boosting rounds
     assert row.run_id == run.name and row.dataset == dataset.name
 
     (run / "model" / "gbm.json").write_text("{}")  # a tampered card is refused before anything loads

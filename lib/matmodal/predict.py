@@ -52,6 +52,7 @@ from matmodal.models.automm import (
     TargetTransform,
     predict_frame,
 )
+from matmodal.models.baselines import BASELINES
 from matmodal.models.saving import is_saved_model
 from matmodal.schema import ECD_IMAGE
 from matmodal.sources import structure_files
@@ -173,7 +174,9 @@ def model_provenance(result: dict[str, Any]) -> dict[str, Any]:
     pretrained = result.get("pretrained") or {}
     run_provenance = result.get("provenance") or {}
     return {
-        "run_id": result.get("run_id", ""), "model": config.get("model", ""), "epochs": config.get("epochs"),
+        "run_id": result.get("run_id", ""), "model": config.get("model", ""),
+        "epochs": None if config.get("model") in BASELINES else config.get("epochs"),  # none for mean / GBM
+        "iterations": (result.get("hyperparameters") or {}).get("n_iter"),  # boosting rounds of a GBM
         "pretrained": ",".join(f"{k}={v}" for k, v in sorted(pretrained.items())) or "none",
         "backbone_profile": config.get("backbone_profile", ""),
         "profile": config.get("profile") or run_provenance.get("profile", ""),

@@ -41,7 +41,7 @@ def element_frequency(table: pd.DataFrame, top: int = 30) -> Figure:
     """Bar chart of the ``top`` most frequent elements."""
     counts = element_counts(table["formula"]).head(top)
     fig, ax = plt.subplots(figsize=(10, 3))
-    sns.barplot(x=counts.index, y=counts.to_numpy(), ax=ax, color="tab:green")
+    sns.barplot(x=counts.index, y=counts.to_numpy(), ax=ax, color="tab:green", errorbar=None)
     ax.set_ylabel("materials containing it")
     ax.set_xlabel("element")
     fig.tight_layout()
@@ -54,7 +54,7 @@ def structure_overview(table: pd.DataFrame) -> Figure:
     sns.histplot(table["nsites"], ax=left, discrete=True)
     left.set_xlabel("sites per cell")
     top = table["spg"].value_counts().head(15)
-    sns.barplot(x=top.index.astype(str), y=top.to_numpy(), ax=right, color="tab:orange")
+    sns.barplot(x=top.index.astype(str), y=top.to_numpy(), ax=right, color="tab:orange", errorbar=None)
     right.set_xlabel("space group number")
     right.set_ylabel("materials")
     fig.tight_layout()
