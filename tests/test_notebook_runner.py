@@ -181,7 +181,7 @@ FULL_SAMPLE = [
     "02_dataset_construction.robocrys_limit=5", "02_dataset_construction.image_size=0",
     "04_training.datasets=[mp_elastic]", "04_training.targets=[k_vrh]", "04_training.seeds=[0]",
     "04_training.combinations=[tabular]", "04_training.epochs=1", "04_training.max_rows=60",
-    "04_training.features=[magpie]", "04_training.recipe={}", "04_training.fusion=[]",
+    "04_training.features=[magpie]", "04_training.recipe={}", "04_training.fusion=[]", "04_training.ensembles=[]",
     "05_evaluation.datasets=[mp_elastic]", "06_heatmaps.datasets=[mp_elastic]",
 ]
 
