@@ -177,11 +177,13 @@ def test_named_recipe_passes_automm_options_and_names_the_runs(tmp_path):
         {**text.as_dict(), "recipe_name": ""}).key
     hp = automm_hyperparameters(text, resolve_backbones(text, tmp_path))
     assert (hp["optim.lr_choice"], hp["optim.lr_mult"], hp["optim.lr"]) == ("two_stages", 30, 1e-4)
-    frozen = RunConfig("d", "k_vrh", "image+text", **recipe_for("text", {"text": {"towers": "frozen", "name": "f"}}))
+    frozen = RunConfig("d", "k_vrh", "image+text", **recipe_for("text", {"text": {"towers": "frozen", "name": "f", "text_pooling": "cls"}}))
     hp = automm_hyperparameters(frozen, resolve_backbones(frozen, tmp_path))
     assert (hp["optim.peft"], hp["optim.lora.filter"], hp["optim.lr_choice"]) == (
         "lora", ["^matmodal_frozen_tower$"], "layerwise_decay")  # no adapter; only AutoMM's new layers train
-    assert RunConfig.from_dict(frozen.as_dict()) == frozen
+    assert RunConfig.from_dict(frozen.as_dict()) == frozen and hp["model.hf_text.pooling_mode"] == "cls"
+    image = RunConfig("d", "k_vrh", "tabular+image", extra=(("model.hf_text.pooling_mode", "mean"),))
+    assert "model.hf_text.pooling_mode" not in automm_hyperparameters(image, resolve_backbones(image, tmp_path))
     with pytest.raises(ValueError, match="towers"):
         recipe_for("text", {"text": {"towers": "half"}})
     with pytest.raises(ValueError, match="recipe_name"):

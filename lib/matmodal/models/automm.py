@@ -117,7 +117,9 @@ def automm_hyperparameters(config: RunConfig, backbones: dict[str, Backbone]) ->
         "env.num_workers": 0, "env.num_workers_inference": 0, "env.deterministic": not gpu,
         "env.per_gpu_batch_size": config.batch_size, "env.batch_size": config.batch_size,
     })
-    hp.update({k: list(v) if isinstance(v, tuple) else v for k, v in config.extra})  # recipe options (lists)
+    for key, value in config.extra:  # recipe options; a model.<name>.* option of a model not in this run is skipped
+        if not (key.startswith("model.") and key.split(".")[1] not in names):
+            hp[key] = list(value) if isinstance(value, tuple) else value
     return hp
 
 
