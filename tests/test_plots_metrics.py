@@ -118,3 +118,14 @@ def test_parity_panels_print_mae_r2_and_n():
     assert fig.axes[0].texts[0].get_text() == f"MAE = {scores['mae']:.3f} GPa\nR² = {scores['r2']:.3f}\nn = 40"
     constant = pd.DataFrame({"y_true": [0.0, 0.0, 0.0], "y_pred": [0.1, -0.1, 0.0]})
     assert "R² = n/a (constant labels)" in parity_plots({"gap": constant}).axes[0].texts[0].get_text()
+
+
+def test_every_model_gets_its_own_non_grey_colour_baselines_are_grey():
+    from matmodal.plots.metrics import _palette
+
+    for labels in (SMOKE.label.unique(), ELASTIC.label.unique(), COMPARISON.label.unique()):
+        colours = _palette(list(labels))
+        models = [c for label, c in colours.items() if not label.startswith("Baseline")]
+        assert len(set(models)) == len(models)
+        assert not [c for c in models if np.ptp(c) < 1e-6]  # no grey: greys mean baselines
+        assert all(np.ptp(c) < 1e-6 for label, c in colours.items() if label.startswith("Baseline"))

@@ -51,15 +51,22 @@ def subtitle(fig: Figure, lines: Sequence[str]) -> None:
         fig.suptitle("\n".join(lines), fontsize=7, y=1.0, va="bottom", color="0.25")
 
 
+def _colours(n: int) -> list[tuple[float, float, float]]:
+    """``n`` distinct non-grey colours (greys are the baselines'): tab10 without its grey (9),
+    tab20 without its two greys (18), evenly spaced hues past that."""
+    for name, greys in (("tab10", {7}), ("tab20", {14, 15})):
+        colours = [c for i, c in enumerate(sns.color_palette(name)) if i not in greys]
+        if n <= len(colours):
+            return colours[:n]
+    return sns.color_palette("husl", n_colors=n)
+
+
 def _palette(labels: Sequence[str]) -> dict[str, tuple[float, float, float]]:
-    """Greys for baselines, one distinct colour per model (stable order): tab10, tab20 past 10
-    models, evenly spaced hues past 20 (tab10 alone repeats colours after ten)."""
+    """Greys for baselines, one distinct non-grey colour per model (stable order)."""
     baselines = [x for x in labels if x.startswith("Baseline")]
     models = [x for x in labels if x not in baselines]
     greys = sns.color_palette("Greys", n_colors=len(baselines) + 2)[1:]
-    name = "tab10" if len(models) <= 10 else "tab20" if len(models) <= 20 else "husl"
-    return {**dict(zip(baselines, greys, strict=False)),
-            **dict(zip(models, sns.color_palette(name, n_colors=max(len(models), 3)), strict=False))}
+    return {**dict(zip(baselines, greys, strict=False)), **dict(zip(models, _colours(len(models)), strict=True))}
 
 
 def _error(row: pd.Series | None) -> float:
