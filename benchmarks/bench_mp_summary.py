@@ -8,8 +8,10 @@
 cache/output folder (cold caches), wall time and peak resident memory of the process.
 ``stream``: peak Python heap (tracemalloc) of streaming every row of the 34,738-row mirror file
 versus streaming it into a seeded sample: memory must not grow with the file beyond the sample.
-``robocrys``: serial vs Ray with ``--jobs`` local workers on a seeded sample, side by side
-(``--sample 20 --jobs 2``; 1,000 structures take about an hour serially).
+``robocrys``: serial vs Ray with ``--jobs`` local workers on a seeded sample, side by side, each
+with its own cold text cache (``--sample 100 --jobs 2``; 1,000 structures take over an hour
+serially, so the 1,000-structure figure is printed as a projection).
+``build`` also prints the wall time of each stage (images, each featuriser, the rest).
 Single-threaded BLAS is forced below (shared machine).
 """
 
@@ -37,25 +39,66 @@ def peak_rss_mib() -> float:
     return max(own, children) / 1024
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (s)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class StageClock:
+    """Wall time spent inside the builder's image and featuriser stages (patched in, then restored)."""
+
+    def __init__(self) -> None:
+        import matmodal.modalities.image as image
+        import matmodal.modalities.structure as structure
+
+        self.seconds: dict[str, float] = {}
+        self._patched = [(image, "render_many", lambda *a, **k: "images"),
+                         (structure, "featurise", lambda name, *a, **k: name)]
+
+    def _timed(self, function, label):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                stage = label(*args, **kwargs)
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+        return wrapper
+
+    def __enter__(self) -> StageClock:
+        self._saved = [(module, name, getattr(module, name)) for module, name, _ in self._patched]
+        for (module, name, label), (_, _, original) in zip(self._patched, self._saved, strict=True):
+            setattr(module, name, self._timed(original, label))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for module, name, original in self._saved:
+            setattr(module, name, original)
+
+
 def build(args: argparse.Namespace) -> None:
     from matmodal.config import Settings
     from matmodal.datasets.build import BuildOptions
     from matmodal.datasets.mp_summary import build_mp_summary
     from matmodal.modalities.image import RenderSettings
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, StageClock() as clock:
         settings = Settings(mirror_dir=args.mirror, cache_dir=Path(tmp) / "cache", output_dir=Path(tmp) / "out",
                             seed=args.seed, n_jobs=args.jobs)
         options = BuildOptions(robocrys=False, image=RenderSettings(size=args.pixels),
                                featurisers=tuple(args.featuriser), n_jobs=args.jobs)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         dataset = build_mp_summary(sample=args.sample, options=options, settings=settings)
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     counts = dataset.manifest["severity"].value_counts().to_dict()
     print(f"mp_summary build: sample={args.sample} seed={args.seed} rows={len(dataset.table)} "
           f"pixels={args.pixels} featurisers={'+'.join(args.featuriser)} jobs={args.jobs} robocrys=off")
     print(f"  wall {wall:.1f} s ({wall / max(len(dataset.table), 1) * 1000:.1f} ms/material), "
-          f"peak RSS {peak_rss_mib():.0f} MiB, manifest {counts}")
+          f"CPU {cpu:.1f} s (this process and finished children), peak RSS {peak_rss_mib():.0f} MiB, "
+          f"load average at end {os.getloadavg()[0]:.1f}, manifest {counts}")
+    stages = {**clock.seconds, "rest (stream, sample, CIF parsing, records, table)": wall - sum(clock.seconds.values())}
+    print("  stages: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in stages.items()))
 
 
 def stream(args: argparse.Namespace) -> None:
@@ -90,17 +133,21 @@ def robocrys(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         serial = robocrys_many(structures, cache_dir=Path(tmp) / "serial", n_jobs=1, progress=False)
-        times["serial"] = time.perf_counter() - start
+        times["serial"] = (time.perf_counter() - start, os.getloadavg()[0])
         engine = Engine(workers=args.jobs)
         start = time.perf_counter()
         parallel = robocrys_on_ray(structures, Path(tmp) / "ray", engine)
-        times[f"ray x{args.jobs} (incl. cluster start)"] = time.perf_counter() - start
+        times[f"ray x{args.jobs} (incl. cluster start)"] = (time.perf_counter() - start, os.getloadavg()[0])
         shutdown()
     same = sum(a == b for a, b in zip(serial, parallel, strict=True))
     print(f"robocrys on {len(structures)} sampled mp2018 structures (seed {args.seed}), cold caches; "
           f"identical results: {same}/{len(structures)}")
-    for name, wall in times.items():
-        print(f"  {name}: {wall:.1f} s ({wall / len(structures):.2f} s/structure)")
+    for name, (wall, load) in times.items():
+        per = wall / len(structures)
+        print(f"  {name}: {wall:.1f} s ({per:.2f} s/structure; projection to 1,000 structures: "
+              f"{per * 1000 / 60:.0f} min; load average at end {load:.1f})")
+    serial_wall, ray_wall = (wall for wall, _ in times.values())
+    print(f"  speed-up of Ray x{args.jobs} over serial: {serial_wall / ray_wall:.2f}x")
     for structure, a, b in zip(structures, serial, parallel, strict=True):
         if a != b:
             print(f"  differs: {structure.composition.reduced_formula} ({len(structure)} sites): serial failure "
