@@ -19,7 +19,7 @@ import pytest
 from matmodal.config import Settings
 from matmodal.datasets.build import BuildOptions
 from matmodal.datasets.costa import build_alexandria
-from matmodal.isolation import GIB, Limits, run_batched
+from matmodal.isolation import GIB, Isolated, Limits, run_batched
 from matmodal.modalities.image import RenderSettings, batch, render_many
 from matmodal.modalities.structure import featurise, register, unregister
 from tests.bad_input import faulty_featuriser
@@ -43,6 +43,19 @@ def test_a_failed_batch_costs_only_its_culprits_and_the_rest_is_recomputed_toget
         [(None, "ran out of memory (worker limit 2.0 GiB)"), (None, "took longer than the 3 s limit; stopped"),
          ("LAST/2", None), ("MORE/2", None)],
     ]  # "/2": the survivors ran again as one batch of two
+
+
+def test_an_idle_worker_exits_and_the_next_call_starts_a_new_one():
+    worker = Isolated("tests.bad_input.workers:misbehave", Limits(memory_bytes=2 * GIB, seconds=10, idle_seconds=0.5))
+    assert worker("ok") == ("OK", None)
+    first = worker.slot.process
+    first.join(10)
+    assert first.exitcode == 0  # exited by itself, idle
+    assert worker("fine") == ("FINE", None) and worker.slot.process is not first
+    # a record that ends its worker with code 0 itself is sent again once, then fails
+    assert worker("exit0") == (None, "worker process died (exit code 0) on this record")
+    assert worker("last") == ("LAST", None)
+    worker.close()
 
 
 def test_a_daemonic_pool_worker_runs_the_stage_in_process():

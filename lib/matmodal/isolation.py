@@ -49,7 +49,9 @@ class Limits:
     """Per-worker address-space limit (bytes, ``RLIMIT_AS``) and wall time per call (s).
 
     A call on ``n`` records may take ``seconds + n * seconds_per_item``; starting a worker
-    (interpreter, imports, unpickling the state) has its own ``startup_seconds``.
+    (interpreter, imports, unpickling the state) has its own ``startup_seconds``. A worker
+    left idle for ``idle_seconds`` exits (code 0) and is started again when next needed, so
+    successive builds in one process reuse it without keeping it forever.
     """
 
     memory_bytes: int | None = 6 * GIB
@@ -57,6 +59,7 @@ class Limits:
     threads: int = 1  # OMP/BLAS threads in the worker
     seconds_per_item: float = 0.0
     startup_seconds: float = 300.0
+    idle_seconds: float | None = 300.0  # an idle worker exits by itself after this long
 
     def deadline(self, n: int = 1) -> float | None:
         """Seconds allowed for one call on ``n`` records (None: no limit)."""
@@ -101,6 +104,8 @@ def _worker(func: str, limits: Limits, conn: Connection) -> None:  # pragma: no 
     states: dict[str, Any] = {}
     while True:
         try:
+            if limits.idle_seconds and not conn.poll(limits.idle_seconds):
+                return  # idle: exit 0 (the parent starts a new worker when it needs one)
             kind, token, payload = conn.recv()
         except EOFError:
             return
@@ -127,6 +132,8 @@ class _Slot:
         self.ready = False
         self.known: set[str] = set()  # state tokens the running worker holds
         self.task: int | None = None
+        self.call: tuple[Any, int, str | None, Any] | None = None  # the call in progress, to resend
+        self.resent = False  # the call in progress was sent again once (after an idle exit)
         self.deadline = float("inf")
         self.owner = os.getpid()
 
@@ -185,8 +192,23 @@ class _Slot:
         if token is not None:
             self.hold(token, state)
         self.conn.send(("call", token, item))
-        self.task = index
+        self.task, self.call, self.resent = index, (item, n, token, state), False
         self.deadline = time.monotonic() + (self.limits.deadline(n) or float("inf"))
+
+    def died(self) -> str | None:
+        """After the worker's pipe broke: how it ended, or None when it had only gone idle
+        (exit code 0, :attr:`Limits.idle_seconds`) and the call was sent again to a new one."""
+        index, call, resent = self.task, self.call, self.resent
+        ended = self.stop()
+        if ended != _IDLE_EXIT or call is None or resent:  # (a record that exits 0 itself fails once)
+            return ended
+        item, n, token, state = call
+        try:
+            self.submit(index, item, n, token, state)
+        except (WorkerStartError, OSError) as error:
+            return f"{ended}; not restarted: {error}"
+        self.resent = True
+        return None
 
     def _ended(self) -> str:
         code = self.process.exitcode if self.process is not None else None
@@ -214,11 +236,13 @@ class _Slot:
         return ended
 
 
-_SHARED: dict[tuple[str, Limits], _Slot] = {}
+_IDLE_EXIT = "exit code 0"
+_SHARED: dict[tuple[str, Limits, int], _Slot] = {}
 
 
-def _shared(func: str, limits: Limits) -> _Slot:
-    return _SHARED.setdefault((func, limits), _Slot(func, limits))
+def _shared(func: str, limits: Limits, number: int = 0) -> _Slot:
+    """The process-wide worker ``number`` of ``(func, limits)``: reused by every later call."""
+    return _SHARED.setdefault((func, limits, number), _Slot(func, limits))
 
 
 def prewarm(func: str, limits: Limits) -> None:
@@ -231,15 +255,9 @@ def prewarm(func: str, limits: Limits) -> None:
         slot.launch()
 
 
-def is_running(func: str, limits: Limits) -> bool:
-    """Whether this process has a started shared worker for ``(func, limits)``."""
-    slot = _SHARED.get((func, limits))
-    return bool(slot and slot.owner == os.getpid() and slot.process is not None and slot.process.is_alive())
-
-
 def release_shared(func: str | None = None) -> None:
     """Stop the shared workers (of ``func``; all when None); they start again when next needed."""
-    for (name, _), slot in _SHARED.items():
+    for (name, _, _), slot in _SHARED.items():
         if func is None or name == func:
             slot.stop()
 
@@ -258,7 +276,7 @@ def run_isolated(
         yield from map(Isolated(func, limits)._in_process, pending)
         return
     results: dict[int, Result] = {}
-    slots = [_Slot(func, limits) for _ in range(max(1, min(n_workers, len(pending))))]
+    slots = [_shared(func, limits, i) for i in range(max(1, min(n_workers, len(pending))))]
     queue = iter(enumerate(pending))
     emitted = 0
     try:
@@ -276,7 +294,9 @@ def run_isolated(
                     results[index] = (value, None) if ok else (None, value)
                     slot.task = None
                 except (EOFError, OSError):
-                    results[index] = (None, f"worker process died ({slot.stop()}) on this record")
+                    if (ended := slot.died()) is None:
+                        continue  # it had gone idle; the call is on a new worker
+                    results[index] = (None, f"worker process died ({ended}) on this record")
                 _feed(slot, queue, results)
             now = time.monotonic()
             for slot in busy.values():
@@ -292,8 +312,9 @@ def run_isolated(
             yield results.pop(emitted)
             emitted += 1
     finally:
-        for slot in slots:
-            slot.stop()
+        for slot in slots:  # the workers stay for the next call (until idle); an abandoned call is stopped
+            if slot.task is not None:
+                slot.stop()
 
 
 def _feed(slot: _Slot, queue: Iterator[tuple[int, Any]], results: dict[int, Result]) -> None:
@@ -340,15 +361,18 @@ class Isolated:
             slot.submit(0, item, n, self.token, self.state)
         except WorkerStartError as error:
             return None, str(error)
-        if not slot.conn.poll(self.limits.deadline(n)):
-            slot.stop()
-            return None, self.limits.too_slow(n)
-        try:
-            ok, value = slot.conn.recv()
-        except (EOFError, OSError):
-            return None, f"worker process died ({slot.stop()}) on this record"
-        slot.task = None
-        return (value, None) if ok else (None, value)
+        while True:
+            if not slot.conn.poll(self.limits.deadline(n)):
+                slot.stop()
+                return None, self.limits.too_slow(n)
+            try:
+                ok, value = slot.conn.recv()
+            except (EOFError, OSError):
+                if (ended := slot.died()) is None:
+                    continue  # it had gone idle; the call is on a new worker
+                return None, f"worker process died ({ended}) on this record"
+            slot.task = None
+            return (value, None) if ok else (None, value)
 
     def _in_process(self, item: Any) -> Result:
         target = _load(self.func)

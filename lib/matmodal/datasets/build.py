@@ -176,10 +176,6 @@ def _modalities(records, table, settings, options, folder, issues) -> tuple[pd.D
         issues += feat_issues
         table = table.merge(frame, left_on=ID, right_index=True, how="left")
         info[f"featuriser:{name}"] = frame.attrs.get("provenance", {"featuriser": name})
-    if options.isolate and options.featurisers:
-        from matmodal.modalities.structure.base import stop_worker
-
-        stop_worker()
     return table, info
 
 

@@ -22,15 +22,7 @@ from pymatgen.core import Structure
 from tqdm.auto import tqdm
 
 from matmodal.hashing import payload_digest
-from matmodal.isolation import (
-    GIB,
-    Limits,
-    is_running,
-    prewarm,
-    release_shared,
-    retry_batch,
-    run_batched,
-)
+from matmodal.isolation import GIB, Limits, prewarm, release_shared, retry_batch, run_batched
 from matmodal.manifest import Issue, Severity
 from matmodal.modalities.text import structure_key
 
@@ -178,8 +170,11 @@ WORKER = f"{__name__}:compute_pairs"  # what the featuriser worker runs: compute
 
 
 def start_worker(limits: Limits | None = None) -> None:
-    """Start the featuriser worker now (its imports, ~5 s, then overlap other stages); the
-    featurisers of a build share it, each sending its Run once; :func:`stop_worker` ends it."""
+    """Start the featuriser worker now, so that its imports (~5 s) overlap other stages.
+
+    Every featuriser of the process shares it (each Run is sent once per worker process and
+    dropped after its stage); it exits after ``limits.idle_seconds`` without work, or at
+    :func:`stop_worker`, and starts again when next needed."""
     prewarm(WORKER, limits or LIMITS)
 
 
@@ -196,13 +191,8 @@ def compute_chunks(run: Run, chunks: Sequence[Sequence[Item]], limits: Limits | 
             yield safe_compute(run, chunk)
         return
     run.prepare()
-    started_here = not is_running(WORKER, limits)  # else start_worker() was called: leave it running
-    try:
-        for chunk, pairs in zip(chunks, run_batched(WORKER, chunks, limits, state=run), strict=True):
-            yield _outcome(chunk, pairs)
-    finally:
-        if started_here:
-            release_shared(WORKER)
+    for chunk, pairs in zip(chunks, run_batched(WORKER, chunks, limits, state=run), strict=True):
+        yield _outcome(chunk, pairs)
 
 
 def run_featuriser(info: FeaturiserInfo, run: Run, items: Sequence[Item], *, mode: str, seed: int,
