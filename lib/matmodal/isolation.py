@@ -20,11 +20,14 @@ Two shapes of stage:
   ones a batch without the culprit gives (batched inference is not bit-identical to one record
   at a time).
 
+Workers belong to the process, one per ``(func, limits)`` (and per parallel slot): later calls
+and later builds reuse them; a worker idle for ``Limits.idle_seconds`` exits by itself.
 ``func`` is named ``"module:function"`` so the worker imports it after its limits are set.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing as mp
 import os
@@ -32,6 +35,7 @@ import pickle
 import signal
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -269,6 +273,7 @@ def run_isolated(
 
     The reason says whether the record raised (exception type and message), crashed its
     worker (the signal, e.g. SIGSEGV), ran out of memory or ran past ``limits.seconds``.
+    Each worker has up to ``_DEPTH`` records in flight, so it never waits for the parent.
     """
     limits = limits or Limits()
     pending: Sequence[Any] = list(items)
@@ -276,35 +281,29 @@ def run_isolated(
         yield from map(Isolated(func, limits)._in_process, pending)
         return
     results: dict[int, Result] = {}
-    slots = [_shared(func, limits, i) for i in range(max(1, min(n_workers, len(pending))))]
+    lanes = [_Lane(_shared(func, limits, i), results) for i in range(max(1, min(n_workers, len(pending))))]
     queue = iter(enumerate(pending))
     emitted = 0
     try:
-        for slot in slots:
-            _feed(slot, queue, results)
-        while any(slot.task is not None for slot in slots):
-            busy = {slot.conn: slot for slot in slots if slot.task is not None}
-            timeout = max(0.0, min(s.deadline for s in busy.values()) - time.monotonic())
-            ready = wait(list(busy), timeout=min(timeout, 5.0))
-            for conn in ready:
-                slot = busy[conn]
-                index = slot.task
+        for lane in lanes:
+            lane.fill(queue)
+        while any(lane.inflight for lane in lanes):
+            busy = {lane.slot.conn: lane for lane in lanes if lane.inflight}
+            timeout = max(0.0, min(lane.deadline for lane in busy.values()) - time.monotonic())
+            for conn in wait(list(busy), timeout=min(timeout, 5.0)):
+                lane = busy[conn]
                 try:
                     ok, value = conn.recv()
-                    results[index] = (value, None) if ok else (None, value)
-                    slot.task = None
                 except (EOFError, OSError):
-                    if (ended := slot.died()) is None:
-                        continue  # it had gone idle; the call is on a new worker
-                    results[index] = (None, f"worker process died ({ended}) on this record")
-                _feed(slot, queue, results)
+                    lane.broke()
+                else:
+                    lane.received(ok, value)
+                lane.fill(queue)
             now = time.monotonic()
-            for slot in busy.values():
-                if slot.task is not None and now > slot.deadline:
-                    index = slot.task
-                    slot.stop()
-                    results[index] = (None, limits.too_slow())
-                    _feed(slot, queue, results)
+            for lane in busy.values():
+                if lane.inflight and now > lane.deadline:
+                    lane.broke(limits.too_slow())
+                    lane.fill(queue)
             while emitted in results:
                 yield results.pop(emitted)
                 emitted += 1
@@ -312,19 +311,66 @@ def run_isolated(
             yield results.pop(emitted)
             emitted += 1
     finally:
-        for slot in slots:  # the workers stay for the next call (until idle); an abandoned call is stopped
-            if slot.task is not None:
-                slot.stop()
+        for lane in lanes:  # the workers stay for the next call (until idle); abandoned calls are stopped
+            if lane.inflight:
+                lane.slot.stop()
 
 
-def _feed(slot: _Slot, queue: Iterator[tuple[int, Any]], results: dict[int, Result]) -> None:
-    """Give ``slot`` the next item; an item no worker could be started for fails with the reason."""
-    for index, item in queue:
-        try:
-            slot.submit(index, item)
-            return
-        except WorkerStartError as error:
-            results[index] = (None, str(error))
+_DEPTH = 2  # records in flight per worker in run_isolated
+
+
+class _Lane:
+    """One worker of :func:`run_isolated` and the records sent to it, oldest first.
+
+    The worker answers in order, so a crash or a time-out belongs to the oldest record in
+    flight; the others are sent again to the new worker."""
+
+    def __init__(self, slot: _Slot, results: dict[int, Result]) -> None:
+        self.slot, self.results = slot, results
+        self.inflight: deque[tuple[int, Any]] = deque()
+        self.deadline = float("inf")
+        self.resent: set[int] = set()
+
+    def fill(self, queue: Iterator[tuple[int, Any]]) -> None:
+        while len(self.inflight) < _DEPTH:
+            entry = next(queue, None)
+            if entry is None:
+                return
+            self.send(*entry)
+
+    def send(self, index: int, item: Any) -> None:
+        if not self.inflight:  # (with records in flight, a dead worker is found by reading their answers)
+            try:
+                self.slot.ensure()
+            except WorkerStartError as error:  # this record fails; the next one tries a new worker
+                self.results[index] = (None, str(error))
+                return
+        with contextlib.suppress(OSError):  # the worker just died: found when its answers are read
+            self.slot.conn.send(("call", None, item))
+        self.inflight.append((index, item))
+        if len(self.inflight) == 1:
+            self.deadline = time.monotonic() + (self.slot.limits.deadline() or float("inf"))
+
+    def received(self, ok: bool, value: Any) -> None:
+        index, _ = self.inflight.popleft()
+        self.results[index] = (value, None) if ok else (None, value)
+        self.deadline = (time.monotonic() + (self.slot.limits.deadline() or float("inf"))
+                         if self.inflight else float("inf"))
+
+    def broke(self, reason: str | None = None) -> None:
+        """The worker died (``reason`` None) or ran past the limit: the oldest record fails
+        (unless the worker had only gone idle: then every record is sent again, once)."""
+        ended = self.slot.stop()
+        waiting = list(self.inflight)
+        self.inflight.clear()
+        head = waiting[0][0]
+        if reason is None and ended == _IDLE_EXIT and head not in self.resent:
+            self.resent.add(head)
+        else:
+            self.results[head] = (None, reason or f"worker process died ({ended}) on this record")
+            waiting = waiting[1:]
+        for index, item in waiting:
+            self.send(index, item)
 
 
 class Isolated:
