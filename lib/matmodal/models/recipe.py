@@ -5,8 +5,8 @@ set in ``notebooks/profiles.yaml`` (``04_training.recipe``), e.g.::
 
     recipe:
       tabular: {epochs: 60, learning_rate: 0.003, tabular_layers: 3, tabular_width: 256, dropout: 0.2, patience: 15}
-      text:    {epochs: 15, learning_rate: 0.001, patience: 5}
-      image:   {epochs: 10, learning_rate: 0.001, patience: 5}
+      text:    {name: frozen, towers: frozen, text_pooling: mean, epochs: 30, learning_rate: 0.003, patience: 30}
+      image:   {name: frozen, towers: frozen, image_size: 64, epochs: 30, learning_rate: 0.003, patience: 30}
 
 A run with several modalities takes the tabular values, then the text ones, then the image ones
 (the heavier tower's epochs and learning rate win; the tabular MLP's shape is kept).
