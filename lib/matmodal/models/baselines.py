@@ -114,8 +114,12 @@ def gbm_predict(split: SplitData, config: RunConfig, features: list[str]) -> tup
     """:func:`fit_refit_gbm`, then predict ``split.test``; returns predictions (target unit), the
     learning curve, the params."""
     model, curve, params = fit_refit_gbm(split, config, features)
-    pred = TargetTransform(config.target_transform).inverse(model.predict(split.test[features].to_numpy(float)))
-    return pred, curve, params
+    return predict_test(model, split, config, features), curve, params
+
+
+def predict_test(model: Any, split: SplitData, config: RunConfig, features: list[str]) -> np.ndarray:
+    """The fitted GBM's predictions of ``split.test`` in the target's unit (transform undone)."""
+    return TargetTransform(config.target_transform).inverse(model.predict(split.test[features].to_numpy(float)))
 
 
 def save_gbm(model: Any, folder: Path, config: RunConfig, features: list[str], n_train: int) -> list[Path]:
@@ -191,7 +195,7 @@ def train_baseline(table: pd.DataFrame, config: RunConfig, run_dir: Path, *, set
     features = split.columns["tabular"] if config.model == "gbm" else []
     if config.model == "gbm":
         model, curve, params = fit_refit_gbm(split, config, features)
-        pred = TargetTransform(config.target_transform).inverse(model.predict(split.test[features].to_numpy(float)))
+        pred = predict_test(model, split, config, features)
         extra = {"hyperparameters": params, "learning_curve": write_curve(curve, run_dir)}
         if keep_model:
             save_gbm(model, run_dir / MODEL, config, features, len(split.train))

@@ -14,12 +14,13 @@ whose config is not this format. Rebuilding the module from the specs is the mod
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
+
+from matmodal.sources.download import sha256
 
 FORMAT = "matmodal-regressor/1"
 WEIGHTS = "weights.safetensors"
@@ -28,15 +29,6 @@ CONFIG = "model.json"
 
 class SavedModelError(ValueError):
     """A saved model folder that is missing, not this format, or whose weights were changed."""
-
-
-def sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_saved_model(folder: Path) -> bool:
