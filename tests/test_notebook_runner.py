@@ -300,3 +300,15 @@ def test_published_pages_share_one_stylesheet(tmp_path):
     assert "console.log" not in page and 'type="module" src="notebook-' in page
     (folder / "notebook-000000000000.css").write_text("stale")
     assert [path.name for path in notebook_runner.prune_assets(folder)] == ["notebook-000000000000.css"]
+
+
+def test_a_symlinked_mirror_stays_relative_to_the_project(tmp_path):
+    """With ../shared a link to another folder, the rendered notebooks showed
+    '../../../../work/shared/mirror' (the link's target) instead of '../../shared/mirror'."""
+    target = tmp_path / "elsewhere" / "deep" / "shared"
+    (target / "mirror").mkdir(parents=True)
+    project = tmp_path / "clone" / "main"
+    (project / "notebooks").mkdir(parents=True)
+    (tmp_path / "clone" / "shared").symlink_to(target)
+    mirror = project / ".." / "shared" / "mirror"
+    assert notebook_runner.relative_to_notebooks(mirror, project / "notebooks") == "../../shared/mirror"

@@ -54,8 +54,11 @@ def assert_no_secret(path: Path) -> None:
 
 
 def relative_to_notebooks(path: str | Path, notebooks: Path) -> str:
-    """``path`` as the kernel (working directory ``notebooks``) should see it: relative, no user folders."""
-    return os.path.relpath(Path(path).resolve(), notebooks.resolve())
+    """``path`` as the kernel (working directory ``notebooks``) should see it: relative, no user folders.
+
+    Symbolic links are kept, not followed: a ``../shared`` that links to ``/work/shared`` stays
+    ``../../shared/mirror`` (resolving it wrote the link's absolute target into every notebook)."""
+    return os.path.relpath(os.path.abspath(path), os.path.abspath(notebooks))
 
 
 _HEAD_STYLE = re.compile(r"<style[^>]*>(.*?)</style>\s*", re.DOTALL)
