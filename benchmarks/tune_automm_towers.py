@@ -30,6 +30,7 @@ OLD = {"text": {"epochs": 15, "learning_rate": 0.001, "patience": 5},
        "image": {"epochs": 8, "learning_rate": 0.001, "patience": 4}}
 FROZEN = {"towers": "frozen", "learning_rate": 0.003, "text_pooling": "mean"}  # head/tabular lr as the tabular recipe
 NORM_FIT = {"peft": "norm_fit", "learning_rate": 0.003, "text_pooling": "mean"}  # tower norms + biases train
+CACHED = {"towers": "cached", "learning_rate": 0.003, "image_size": 224, "max_text_len": 256}  # vectors computed once
 TWO_STAGES = {"lr_choice": "two_stages", "learning_rate": 1e-4, "lr_mult": 30, "text_pooling": "mean"}
 
 
@@ -46,6 +47,12 @@ CANDIDATES: dict[str, dict[str, dict]] = {  # name -> per-modality recipe (tabul
     "frozen30px64": both(FROZEN, epochs=30, patience=30, image_size=64),
     "normfit30": both(NORM_FIT, epochs=30, patience=30),
     "twostage30": both(TWO_STAGES, epochs=30, patience=30),
+    "cached60": both(CACHED, epochs=60, patience=60),
+    "cached60d4": both(CACHED, epochs=60, patience=60, dropout=0.4),
+    "cached60pca8": both(CACHED, epochs=60, patience=60, tower_pca=8),
+    "cached60pca32": both(CACHED, epochs=60, patience=60, tower_pca=32),
+    "cached60w512": both(CACHED, epochs=60, patience=60, tabular_width=512),
+    "cached120lr1": both(CACHED, epochs=120, patience=120, learning_rate=0.001),
     # the tabular tower itself: average the best 3 checkpoints instead of keeping the best one
     "uniform3": {"tabular": {**TABULAR, "top_k": 3, "top_k_average_method": "uniform_soup"}},
     "greedy3": {"tabular": {**TABULAR, "top_k": 3, "top_k_average_method": "greedy_soup"}},

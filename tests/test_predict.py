@@ -277,3 +277,26 @@ def test_cli_predict_with_a_saved_gbm_on_a_real_cif(mirror_dir, tmp_path, capfd)
     (run / "model" / "gbm.json").write_text("{}")  # a tampered card is refused before anything loads
     assert cli.main(["predict", "--model", str(run), "--dataset", str(dataset.folder), "--input", str(cif)]) == 2
     assert "changed: gbm.json" in capfd.readouterr().err
+
+
+def test_predict_with_cached_tower_features_uses_the_saved_projection(built, inputs, tmp_path):
+    """A run of recipe ``towers: cached`` (frozen MiniLM + EfficientNet-Lite0 vectors, PCA fitted on
+    its training rows, saved in model/) predicts a real CIF through the same vectors."""
+    import numpy as np
+
+    from matmodal.models.automm import MODEL, PROJECTION
+    from matmodal.predict import predict
+    from matmodal.runs import Grid, run_grid
+
+    dataset, settings = built
+    extra = (("matmodal.tower_pca", 2), ("matmodal.towers", "cached"))
+    grid = Grid("tiny", ["k_vrh"], ["tabular+image+text"], seeds=[0], baselines=(),
+                settings={"epochs": 1, "batch_size": 4, "image_size": 32, "extra": extra, "recipe_name": "cached"})
+    runs = settings.layout.runs_root
+    results = run_grid(grid, dataset.table, runs, keep_models="all", verbosity=0, torch_threads=1)
+    assert (results.status == "ok").all(), results
+    run = next(runs.glob("tiny/automm-cached__*"))
+    assert (run / MODEL / PROJECTION).exists()
+    _, files = inputs
+    out = predict(run, [files[0]], settings=settings, work_dir=tmp_path)
+    assert len(out.frame) == 1 and np.isfinite(out.frame.prediction).all()

@@ -50,6 +50,8 @@ from matmodal.models.automm import (
     RESULT,
     RunConfig,
     TargetTransform,
+    cached_tower_inputs,
+    load_projection,
     predict_frame,
 )
 from matmodal.models.baselines import BASELINES
@@ -391,6 +393,7 @@ def predict(model_dir: Path, inputs: Sequence[Path], *, dataset_dir: Path | None
             failed.update({k: f"{config.run_id}: {why}" for k, why in dropped.items()})
             if frame.empty:
                 continue
+            frame, _ = cached_tower_inputs(frame, config, settings.cache_dir, load_projection(folder / MODEL))
             values = predict_frame(_load_predictor(folder, config), frame, TargetTransform(config.target_transform))
             about = model_provenance(result)
             rows += [{ID: by_key[key].name, "input": by_key[key].file, "target": config.target,

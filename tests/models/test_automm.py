@@ -232,3 +232,53 @@ def test_automm_tuning_never_reads_the_test_split(mirror_dir, monkeypatch):
     for frame in seen:
         rows = {tuple(r) for r in frame[columns].round(9).to_numpy()}
         assert rows <= key and not rows & test_rows
+
+
+def test_cached_towers_enter_automm_as_numerical_columns(mirror_dir, tmp_path):
+    """Recipe ``towers: cached``: the frozen MiniLM vectors replace the text column (exactly the
+    cached vectors), AutoMM runs only its numerical MLP, and a real 1-epoch fit records it."""
+    import numpy as np
+
+    from matmodal.models import embeddings
+    from matmodal.models.automm import cached_split, model_backbones
+    from matmodal.models.recipe import recipe_for
+
+    table = tiny_elastic(mirror_dir).table
+    values = recipe_for("tabular+text", {"text": {"towers": "cached", "name": "cached", "max_text_len": 256,
+                                                  "epochs": 1}})
+    config = RunConfig("t", "k_vrh", "tabular+text", **values)
+    assert config.run_id == "automm-cached__k_vrh__tabular+text__seed0"
+    hp = automm_hyperparameters(config, model_backbones(config, resolve_backbones(config, tmp_path)))
+    assert hp["model.names"] == ["numerical_mlp"] and not any(k.startswith(("matmodal.", "model.hf_text")) for k in hp)
+    raw = prepare_split(table, config)
+    split, projection = cached_split(raw, config, cache_dir=tmp_path)
+    text = split.columns["text"]
+    assert (len(text), text[0], text[-1], projection) == (384, "minilm_000", "minilm_383", {})
+    assert "text_composition" not in split.train.columns and split.columns["tabular"] == raw.columns["tabular"]
+    expected = embeddings.text_embeddings(raw.test["text_composition"].tolist(), max_len=256, cache_dir=tmp_path)
+    np.testing.assert_array_equal(split.test[text].to_numpy(np.float32), expected)
+
+
+def test_cached_tower_pca_is_fit_on_training_rows_and_saved_with_the_model(mirror_dir, tmp_path):
+    import numpy as np
+    from sklearn.decomposition import PCA
+
+    from matmodal.models import embeddings
+    from matmodal.models.automm import MODEL, load_projection, train_automm
+    from matmodal.models.recipe import recipe_for
+
+    table = tiny_elastic(mirror_dir).table
+    values = recipe_for("tabular+text", {"text": {"towers": "cached", "tower_pca": 8, "name": "c", "epochs": 1,
+                                                  "max_text_len": 256}})
+    config = RunConfig("t", "k_vrh", "tabular+text", **values)
+    result = train_automm(table, config, tmp_path / "run", cache_dir=tmp_path, verbosity=0)
+    raw = prepare_split(table, config)
+    pca = PCA(8, random_state=0).fit(embeddings.text_embeddings(raw.train["text_composition"].tolist(), max_len=256,
+                                                                 cache_dir=tmp_path).astype(float))
+    saved = load_projection(tmp_path / "run" / MODEL)
+    np.testing.assert_allclose(saved["text_components"], pca.components_)  # training rows only
+    assert result["towers"] == "cached" and result["tower_projection"] == "tower_projection.npz"
+    assert result["feature_columns"]["text"] == [f"minilm_{i:03d}" for i in range(8)]
+    assert np.isfinite(result["metrics"]["mae"]) and result["pretrained"] == {"tabular": False, "text": True}
+    removed = {(r["modality"], r["mode"]) for r in result["attribution"] if "error" not in r}
+    assert ("text", "remove") in removed and ("text", "shuffle") in removed  # train-mean vectors, shuffled rows

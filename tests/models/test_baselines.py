@@ -132,6 +132,25 @@ def test_ensemble_is_the_mean_of_its_stored_members(mirror_dir, tmp_path):
     assert result["members"] == ["mean__k_vrh__tabular__seed0", "gbm-magpie-log10__k_vrh__tabular__seed0"]
 
 
+def test_an_ensemble_member_can_name_its_recipe(tmp_path):
+    """``automm-cached:tabular+text`` is the run of recipe ``cached``, not the recipe-less one."""
+    from matmodal.models.ensemble import label as ensemble_label
+    from matmodal.models.ensemble import member_folder, members
+
+    spec = "gbm:tabular|automm-cached:tabular+text"
+    config = RunConfig("t", "k_vrh", "tabular", model="ensemble", features=("magpie",), extra=(("ensemble.members", spec),))
+    assert members(config) == [("gbm", "tabular", ""), ("automm", "tabular+text", "cached")]
+    assert ensemble_label(config.as_dict()) == (
+        "Ensemble (mean): GBM Tabular + AutoMM Tabular + Text (recipe cached) (Magpie)")
+    for name in ("automm-magpie__k_vrh__tabular+text__seed0", "automm-magpie-frozen__k_vrh__tabular+text__seed0",
+                 "automm-magpie-cached__k_vrh__tabular+text__seed0"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "result.json").write_text('{"status": "ok"}')
+    assert member_folder(tmp_path, config, "automm", "tabular+text", "cached").name == (
+        "automm-magpie-cached__k_vrh__tabular+text__seed0")
+    assert member_folder(tmp_path, config, "automm", "tabular+text").name == "automm-magpie__k_vrh__tabular+text__seed0"
+
+
 def test_a_saved_gbm_predicts_exactly_what_the_run_predicted_and_refuses_foreign_types(mirror_dir, tmp_path):
     """The GBM run writes model/gbm.skops + gbm.json; loading it back (no pickle) gives the
     run's own test predictions bit for bit; a file asking for other types is refused."""

@@ -12,6 +12,12 @@ when one modality is removed or shuffled at test time).
 Run plumbing (``RunConfig``, splits, predictions, summaries, provenance, file names) lives in
 :mod:`matmodal.models.run_spec`; its names are re-exported here for older callers.
 
+Recipe ``towers: cached`` (:mod:`matmodal.models.recipe`): the frozen MiniLM / EfficientNet-Lite0
+embeddings of each material (:mod:`matmodal.models.embeddings`, computed once and cached on disk)
+replace the text and image columns as numerical columns (:func:`cached_tower_inputs`), so AutoMM
+trains only its ``numerical_mlp`` on tabular + tower features: the frozen-tower model without
+running the towers every epoch (no image or text augmentation).
+
 Training is by epochs (``optim.max_epochs``, with early stopping after ``patience`` validation
 checks without improvement), never by time limit, with ``env.deterministic=True`` and fp32 on
 CPU, so one seed gives one result.
@@ -118,16 +124,112 @@ def automm_hyperparameters(config: RunConfig, backbones: dict[str, Backbone]) ->
         "env.per_gpu_batch_size": config.batch_size, "env.batch_size": config.batch_size,
     })
     for key, value in config.extra:  # recipe options; a model.<name>.* option of a model not in this run is skipped
-        if not (key.startswith("model.") and key.split(".")[1] not in names):
+        if not (key.startswith("matmodal.") or (key.startswith("model.") and key.split(".")[1] not in names)):
             hp[key] = list(value) if isinstance(value, tuple) else value
     return hp
 
 
-def column_types(columns: dict[str, list[str]]) -> dict[str, str]:
+CACHED_TOWERS = ("matmodal.towers", "cached")  # the RunConfig.extra entry of recipe ``towers: cached``
+TOWER_PCA = "matmodal.tower_pca"  # RunConfig.extra: PCA components per cached tower (0 = every dimension)
+TOWER_COLUMN = {"text": "minilm_{:03d}", "image": "efficientnet_lite0_{:04d}"}  # cached tower features
+PROJECTION = "tower_projection.npz"  # in model/: per-tower PCA mean and components of a cached-tower run (no pickle)
+
+
+def uses_cached_towers(config: RunConfig) -> bool:
+    return CACHED_TOWERS in config.extra
+
+
+def tower_vectors(frame: pd.DataFrame, config: RunConfig, cache_dir: Path | None = None) -> dict[str, np.ndarray]:
+    """The frozen encoders' vectors of ``frame``'s text (``config.text_column``; MiniLM,
+    mean-pooled, ``max_text_len`` tokens) and image (``image_path``; EfficientNet-Lite0 ImageNet,
+    ``image_size`` px) columns, cached by content in ``<cache_dir>/embeddings``."""
+    from matmodal.models import embeddings
+
+    out = {}
+    if "text" in config.modalities:
+        out["text"] = embeddings.text_embeddings(frame[config.text_column].tolist(), max_len=config.max_text_len,
+                                                 cache_dir=cache_dir)
+    if "image" in config.modalities:
+        out["image"] = embeddings.image_embeddings(frame[IMAGE_COLUMN].tolist(), size=config.image_size,
+                                                   cache_dir=cache_dir)
+    return {k: v.astype(float) for k, v in out.items()}
+
+
+def fit_projection(vectors: dict[str, np.ndarray], config: RunConfig) -> dict[str, np.ndarray]:
+    """PCA (``tower_pca`` components, seeded) of each tower's vectors as ``<modality>_mean`` /
+    ``<modality>_components`` arrays; ``{}`` when ``tower_pca`` is 0 or unset."""
+    from sklearn.decomposition import PCA
+
+    components = int(dict(config.extra).get(TOWER_PCA, 0))
+    out = {}
+    for modality, values in vectors.items() if components else ():
+        pca = PCA(n_components=min(components, *values.shape), random_state=config.seed).fit(values)
+        out[f"{modality}_mean"], out[f"{modality}_components"] = pca.mean_, pca.components_
+    return out
+
+
+def cached_tower_inputs(frame: pd.DataFrame, config: RunConfig, cache_dir: Path | None = None,
+                        projection: dict[str, np.ndarray] | None = None,
+                        ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """``frame`` with its text and image columns replaced by :func:`tower_vectors` as numerical
+    columns (projected by ``projection`` from :func:`fit_projection`, when given), and the new
+    columns per modality. Frames of runs without ``towers: cached`` come back unchanged (``{}``)."""
+    if not uses_cached_towers(config):
+        return frame, {}
+    vectors = tower_vectors(frame, config, cache_dir)
+    raw = [config.text_column if m == "text" else IMAGE_COLUMN for m in vectors]
+    parts, columns = [frame.drop(columns=raw)], {}
+    for modality, values in vectors.items():
+        if projection and f"{modality}_mean" in projection:
+            values = (values - projection[f"{modality}_mean"]) @ projection[f"{modality}_components"].T
+        columns[modality] = [TOWER_COLUMN[modality].format(i) for i in range(values.shape[1])]
+        parts.append(pd.DataFrame(values, columns=columns[modality], index=frame.index))
+    return pd.concat(parts, axis=1), columns
+
+
+def cached_split(split: SplitData, config: RunConfig,
+                 cache_dir: Path | None = None) -> tuple[SplitData, dict[str, np.ndarray]]:
+    """:func:`cached_tower_inputs` of both frames of ``split``, with the projection fitted on the
+    training rows only; returns the new split and the projection (``{}`` = none)."""
+    if not uses_cached_towers(config):
+        return split, {}
+    projection = fit_projection(tower_vectors(split.train, config, cache_dir), config)
+    train, columns = cached_tower_inputs(split.train, config, cache_dir, projection)
+    test, _ = cached_tower_inputs(split.test, config, cache_dir, projection)
+    return SplitData(train, test, {**split.columns, **columns}, split.n_labelled, split.n_missing_modality), projection
+
+
+def save_projection(projection: dict[str, np.ndarray], model_dir: Path) -> str | None:
+    if not projection:
+        return None
+    np.savez(model_dir / PROJECTION, **projection)
+    return PROJECTION
+
+
+def load_projection(model_dir: Path) -> dict[str, np.ndarray]:
+    """The projection a cached-tower run saved in ``model_dir`` (plain arrays, ``allow_pickle=False``);
+    ``{}`` if none."""
+    path = Path(model_dir) / PROJECTION
+    if not path.exists():
+        return {}
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def column_types(columns: dict[str, list[str]], numerical: bool = False) -> dict[str, str]:
+    """AutoMM column types; ``numerical``: every column is a number (cached tower features)."""
     types = {c: "numerical" for c in columns.get("tabular", [])}
-    types.update({c: "image_path" for c in columns.get("image", [])})
-    types.update({c: "text" for c in columns.get("text", [])})
+    types.update({c: "numerical" if numerical else "image_path" for c in columns.get("image", [])})
+    types.update({c: "numerical" if numerical else "text" for c in columns.get("text", [])})
     return types
+
+
+def model_backbones(config: RunConfig, backbones: dict[str, Backbone]) -> dict[str, Backbone]:
+    """The models AutoMM itself runs: with cached towers only the ``numerical_mlp``."""
+    if not uses_cached_towers(config):
+        return backbones
+    return {"tabular": Backbone("tabular", "numerical_mlp", None, False,
+                                "architecture only, trained from scratch on tabular + cached tower features")}
 
 
 def _model_frame(frame: pd.DataFrame, config: RunConfig, transform: TargetTransform) -> pd.DataFrame:
@@ -150,8 +252,8 @@ def fit_predictor(split: SplitData, config: RunConfig, backbones: dict[str, Back
     predictor = MultiModalPredictor(label=config.target, problem_type="regression", eval_metric="rmse",
                                     path=str(model_dir), presets=config.preset, verbosity=verbosity)
     predictor.fit(_model_frame(fit, config, transform), tuning_data=_model_frame(val, config, transform),
-                  hyperparameters=automm_hyperparameters(config, backbones), seed=config.seed,
-                  column_types=column_types(split.columns))
+                  hyperparameters=automm_hyperparameters(config, model_backbones(config, backbones)), seed=config.seed,
+                  column_types=column_types(split.columns, numerical=uses_cached_towers(config)))
     return predictor
 
 
@@ -185,9 +287,9 @@ def ablate(frame: pd.DataFrame, columns: list[str], modality: str, mode: str, se
     if mode == "shuffle":
         order = np.random.default_rng(seed).permutation(len(out))
         out[columns] = out[columns].to_numpy()[order]
-    elif modality == "text":
+    elif modality == "text" and not all(c in fill for c in columns):
         out[columns] = ""
-    elif modality == "image":
+    elif modality == "image" and not all(c in fill for c in columns):
         out[columns] = None
     else:
         for column in columns:
@@ -198,7 +300,8 @@ def ablate(frame: pd.DataFrame, columns: list[str], modality: str, mode: str, se
 def modality_attribution(predictor: Any, split: SplitData, config: RunConfig,
                          baseline: dict[str, float]) -> list[dict[str, Any]]:
     """Test error with each modality removed or shuffled; ``d_*`` = change vs the full input."""
-    fill = split.train[split.columns.get("tabular", [])].mean().to_dict()
+    numeric = [c for cols in split.columns.values() for c in cols if pd.api.types.is_numeric_dtype(split.train[c])]
+    fill = split.train[numeric].mean().to_dict()
     transform = TargetTransform(config.target_transform)
     rows = []
     for modality, cols in split.columns.items():
@@ -219,7 +322,7 @@ def train_automm(table: pd.DataFrame, config: RunConfig, run_dir: Path, *, cache
     """Train, predict the test split, save; returns (and writes) the run's ``result.json``."""
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
-    split = prepare_split(table, config)
+    split, projection = cached_split(prepare_split(table, config), config, cache_dir)
     backbones = resolve_backbones(config, cache_dir)
     predictor = fit_predictor(split, config, backbones, run_dir / MODEL, verbosity)
     fit_s = time.perf_counter() - started
@@ -229,6 +332,8 @@ def train_automm(table: pd.DataFrame, config: RunConfig, run_dir: Path, *, cache
     summary = run_summary(split, pred, config, started, settings, fit_s=round(fit_s, 2),
                           backbones={k: b.as_dict() for k, b in backbones.items()},
                           pretrained={k: b.pretrained for k, b in backbones.items()},
+                          towers="cached" if uses_cached_towers(config) else None,
+                          tower_projection=save_projection(projection, run_dir / MODEL),
                           model_dir=str(run_dir / MODEL) if keep_model else None,
                           learning_curve=write_curve(curve, run_dir), **curve_summary(curve))
     if config.attribution and len(config.modalities) > 1:

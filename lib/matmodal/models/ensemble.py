@@ -4,7 +4,8 @@
 averages, per (target, seed), the predictions of the member runs found beside it in the same
 runs folder: a member ``family:modalities`` is the run ``<family>[-<features>][-log10]__<target>__
 <modalities>__seed<seed>`` (the run's ``features``; ``gbm`` and ``mean`` runs are named
-``tabular``). Nothing is fitted — equal weights, so no test information enters — and the members
+``tabular``); ``automm-cached:tabular+text`` names a member of recipe ``cached``
+(``RunConfig.recipe_name``; no recipe = the run without one). Nothing is fitted — equal weights, so no test information enters — and the members
 must have finished first (``study_configs`` puts ensembles last). Each member's test ids must
 equal the others'.
 """
@@ -40,31 +41,34 @@ _WORD = {"gbm": "GBM", "mean": "mean", "automm": "AutoMM", "fusion_gbm": "Fusion
          "fusion_late": "Late fusion"}
 
 
-def members(config: RunConfig | dict[str, Any]) -> list[tuple[str, str]]:
-    """``[(family, modalities), ...]`` of an ensemble config."""
+def members(config: RunConfig | dict[str, Any]) -> list[tuple[str, str, str]]:
+    """``[(family, modalities, recipe), ...]`` of an ensemble config (recipe ``""``: none named)."""
     extra = dict(tuple(e) for e in (config.extra if isinstance(config, RunConfig) else config.get("extra", [])))
     if KEY not in extra:
         raise ValueError(f"ensemble run needs ({KEY!r}, 'family:modalities|...') in extra")
     out = []
     for part in str(extra[KEY]).split("|"):
         family, _, modalities = part.partition(":")
-        out.append((family, combination_name(modalities or "tabular")))
+        family, _, recipe = family.partition("-")
+        out.append((family, combination_name(modalities or "tabular"), recipe))
     return out
 
 
 def label(config: dict[str, Any]) -> str:
     """e.g. ``Ensemble (mean): GBM Tabular + AutoMM Tabular + Text (CHGNet + Magpie)``."""
-    parts = [f"{_WORD.get(f, f)} {combination_label(m)}" for f, m in members(config)]
+    parts = [f"{_WORD.get(f, f)} {combination_label(m)}{f' (recipe {r})' if r else ''}" for f, m, r in members(config)]
     feats = f" ({features_label(config['features'])})" if config.get("features") else ""
     return f"Ensemble (mean): {' + '.join(parts)}{feats}"
 
 
-def member_folder(runs: Path, config: RunConfig, family: str, modalities: str) -> Path:
+def member_folder(runs: Path, config: RunConfig, family: str, modalities: str, recipe: str = "") -> Path:
     """The one finished run folder of a member (raises naming what is missing)."""
     combo = "tabular" if family in ("gbm", "mean") else modalities
     feats = f"-{'+'.join(config.features)}" if config.features and "tabular" in modalities and family != "mean" else ""
+    named = f"-{recipe}" if recipe else ""
     pattern = f"{family}{feats}*__{config.target}__{combo}__seed{config.seed}"
-    found = [p for p in sorted(runs.glob(pattern)) if p.name.split("__")[0] in (f"{family}{feats}", f"{family}{feats}-log10")]
+    prefixes = (f"{family}{feats}{named}", f"{family}{feats}-log10{named}")
+    found = [p for p in sorted(runs.glob(pattern)) if p.name.split("__")[0] in prefixes]
     ok = [p for p in found if (p / RESULT).exists() and json.loads((p / RESULT).read_text()).get("status") == "ok"]
     if len(ok) != 1:
         raise FileNotFoundError(f"ensemble member {family}:{modalities}: {len(ok)} finished run(s) matching "
@@ -79,8 +83,8 @@ def train_ensemble(table: pd.DataFrame, config: RunConfig, run_dir: Path, *, set
     run_dir.mkdir(parents=True, exist_ok=True)
     split = prepare_split(table, config)
     frames = {}
-    for family, modalities in members(config):
-        folder = member_folder(run_dir.parent, config, family, modalities)
+    for family, modalities, recipe in members(config):
+        folder = member_folder(run_dir.parent, config, family, modalities, recipe)
         frame = pd.read_parquet(folder / PREDICTIONS).set_index(ID)
         if set(frame.index) != set(split.test[ID]):
             raise ValueError(f"ensemble member {folder.name}: its test ids differ from this run's split")

@@ -47,12 +47,17 @@ AUTOMM_OPTIONS = {  # recipe key -> AutoMM hyperparameter
     "top_k_average_method": "optim.top_k_average_method",  # best | uniform_soup | greedy_soup
     "warmup_steps": "optim.warmup_steps",  # fraction of the steps
     "text_pooling": "model.hf_text.pooling_mode",  # cls (AutoMM's default) | mean (how MiniLM was trained)
+    "tower_pca": "matmodal.tower_pca",  # towers: cached: PCA components per tower vector, fit on training rows
 }
 # ``towers: frozen``: AutoMM's LoRA path with a layer filter that matches no layer, so no adapter is
 # added and (with ``lr_choice: layerwise_decay``, AutoMM's default) only the layers it treats as new
 # train (fusion MLP, head, numerical_mlp); the pretrained towers run forward only (no backward pass).
+# ``towers: cached``: the same frozen towers, run once per material instead of once per epoch: their
+# embeddings (:mod:`matmodal.models.embeddings`, cached on disk) enter AutoMM as numerical columns
+# beside the tabular ones (:func:`matmodal.models.automm.cached_tower_inputs`).
 TOWERS = {"finetune": {}, "frozen": {"optim.peft": "lora", "optim.lora.filter": ("^matmodal_frozen_tower$",),
-                                     "optim.lr_choice": "layerwise_decay"}}
+                                     "optim.lr_choice": "layerwise_decay"},
+          "cached": {"matmodal.towers": "cached"}}
 RECIPE_KEYS = ("epochs", "learning_rate", "tabular_layers", "tabular_width", "dropout", "patience", "batch_size",
                "image_size", "max_text_len", "validation_fraction", "name", "towers", *AUTOMM_OPTIONS)
 _CONFIG_FIELDS = {f.name for f in fields(RunConfig)}

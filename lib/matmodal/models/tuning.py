@@ -52,9 +52,10 @@ def automm_predict(view: SplitData, config: RunConfig) -> np.ndarray:
     import tempfile
     from pathlib import Path
 
-    from matmodal.models.automm import fit_predictor, predict_frame, resolve_backbones
+    from matmodal.models.automm import cached_split, fit_predictor, predict_frame, resolve_backbones
     from matmodal.models.run_spec import TargetTransform
 
+    view, _ = cached_split(view, config)  # recipe towers: cached -> tower vectors as numerical columns
     with tempfile.TemporaryDirectory() as tmp:
         predictor = fit_predictor(view, config, resolve_backbones(config), Path(tmp) / "model", verbosity=0)
         return predict_frame(predictor, view.test, TargetTransform(config.target_transform))
