@@ -32,6 +32,7 @@ towers = "finetune"  # stacked model: finetune (backbones unfrozen in the full s
 tower_clip = {}  # TowerClipSpec fields of the CLIP-style families, e.g. align_epochs, projection_dim
 feature_cache = ""  # frozen-tower features file shared by runs ("": in memory only)
 text_levels = ["formula"]  # formula, keywords, all: one protocol per level (rows with that text)
+formula_text = "symbols"  # the Formula level as in the table ("Si 4 Ru 8") or "words" ("silicon 4 ruthenium 8")
 clip_text_level = "all"  # massa2024 CLIP uses "All"; falls back to text_levels[0] when no row has it
 folds = 5
 runs = 1
@@ -41,6 +42,8 @@ batch_size = 32
 lr_head = 1e-3
 lr_full = 1e-4
 patience = 3
+log_target = False  # fit standardised log10(target) (moduli); scores back-transformed to the target's unit
+readout = {}  # dropout of the readouts; frozen image features: frozen_features (pooled, blocks), flip_views
 image_size = 64  # px
 small = True  # tiny CLIP towers / CNN (CPU); False: ViT-B CLIP and InceptionV3 (offline: EfficientNet-Lite0)
 max_text_length = 24  # tokens
@@ -80,12 +83,12 @@ settings, layout = matmodal.setup(profile=profile, mirror=mirror, output_dir=out
 out = layout.massa_scores_dir
 out.mkdir(parents=True, exist_ok=True)
 specs = model_specs(profile, image_size, small, max_text_length, text_layers or None, seed, tower_clip,
-                    settings.cache_dir)
+                    settings.cache_dir, readout)
 cache_file = Path(feature_cache) if feature_cache else None
 features = FeatureCache(init_seed=seed, path=cache_file) if towers == "frozen" else None
 train = TrainConfig(stages=(StageConfig("head", head_epochs, lr_head), StageConfig("full", full_epochs, lr_full)),
                     batch_size=batch_size, patience=patience, device=device)
-protocol = ProtocolConfig(n_folds=folds, runs=runs, split_seed=seed, seed=seed)
+protocol = ProtocolConfig(n_folds=folds, runs=runs, split_seed=seed, seed=seed, log_target=log_target)
 specs
 
 # %% [markdown]
@@ -148,7 +151,7 @@ pd.DataFrame({name: density_counts(built[name]) for name in datasets if name in 
 # %%
 start = time.perf_counter()
 scores, skipped = run_study(tables, targets, families, text_levels, clip_text_level, specs, train, protocol,
-                            features)
+                            features, formula_text=formula_text)
 pd.DataFrame(skipped)
 
 
@@ -163,7 +166,8 @@ def clip_level(table: pd.DataFrame) -> str:
 trial_scores = []
 if trials and tables:
     name = next(iter(tables))
-    experiment = prepare(tables[name], targets[name][0], [clip_level(tables[name])], dataset=name)
+    experiment = prepare(tables[name], targets[name][0], [clip_level(tables[name])], dataset=name,
+                         formula_text=formula_text)
     for trial in trials:
         config, patch = trial_configs(train)[trial]
         spec = specs.clip.__class__(**{**specs.clip.__dict__, "patch_size": patch})
@@ -181,7 +185,8 @@ scores.to_parquet(out / f"scores_{stem}.parquet", index=False)
 if len(trial_scores):
     trial_scores.to_parquet(out / f"trials_{stem}.parquet", index=False)
 info = provenance.base(settings, notebook="07_massa_training", datasets=datasets, targets=targets,
-                       families=families, towers=towers, text_levels=text_levels, protocol=protocol.__dict__,
+                       families=families, towers=towers, text_levels=text_levels, formula_text=formula_text,
+                       protocol=protocol.__dict__,
                        train=train.as_dict(), specs={k: v.__dict__ for k, v in specs.__dict__.items()},
                        skipped=skipped, wall_s=round(time.perf_counter() - start, 1), torch_threads=torch.get_num_threads())
 (out / f"provenance_{stem}.json").write_text(json.dumps(info, indent=1, default=str))

@@ -205,3 +205,33 @@ def test_model_specs_use_the_pretrained_lite0_offline_and_inception_on_the_paper
     assert (paper.image.kind, paper.image.image_size, paper.image.checkpoint) == (
         "inception_v3", 75, "inception_v3.tv_in1k")
     assert model_specs("quick").image.kind == "tiny_cnn"
+
+
+def test_log_target_fits_log10_and_scores_back_in_the_targets_unit(table):
+    experiment = prepare(table, "k_vrh", ["formula"], dataset="mirror-ecd")
+    config = ProtocolConfig(n_folds=2, runs=1, log_target=True)
+    ctx = fold_contexts(experiment, config)[0]
+    y_fit = experiment.y[ctx.fit_idx]
+    assert ctx.scaler.log10 and ctx.scaler.mean == pytest.approx(np.log10(y_fit).mean())
+    assert np.allclose(ctx.scaler.inverse(ctx.y_std.numpy()), experiment.y, rtol=1e-5)  # float32 targets
+    scores = run_protocol(experiment, {"mean": mean_trainer()}, config, log=lambda _: None)
+    test = scores[(scores.split == "test") & (scores.fold == 0)].iloc[0]
+    geometric_mean = 10 ** np.log10(y_fit).mean()  # the mean predictor on log10(K) predicts it, in GPa
+    assert test.mae == pytest.approx(np.abs(experiment.y[ctx.test_idx] - geometric_mean).mean())
+    with pytest.raises(ValueError, match="log10 target needs positive values; 1 are <= 0"):
+        type(ctx.scaler).fit(np.array([3.0, 0.0, 2.0]), log10=True)
+
+
+def test_formula_words_spell_out_the_formula_level(table):
+    from matmodal.protocols import formula_words
+
+    assert formula_words("Si 4 Ru 8") == "silicon 4 ruthenium 8" == formula_words("Si4Ru8")
+    assert formula_words("Fe0.5 Ni0.5") == "iron 0.5 nickel 0.5"
+    symbols = prepare(table, "k_vrh", ["formula"], dataset="mirror-ecd")
+    words = prepare(table, "k_vrh", ["formula"], dataset="mirror-ecd", formula_text="words")
+    assert words.ids == symbols.ids
+    assert words.texts["formula"] == [formula_words(f) for f in symbols.texts["formula"]]
+    with pytest.raises(ValueError, match="unknown formula_text 'names'"):
+        prepare(table, "k_vrh", ["formula"], formula_text="names")
+    with pytest.raises(ValueError, match="cannot read formula 'Xx 2'"):
+        formula_words("Xx 2")

@@ -113,6 +113,9 @@ class MassaTraining(_Section):
     feature_cache: str | None = None
     text_levels: list[Literal[TEXT_LEVELS]] | None = None
     clip_text_level: Literal[TEXT_LEVELS] | None = None
+    formula_text: Literal["symbols", "words"] | None = None  # matmodal.protocols.FORMULA_TEXTS
+    log_target: bool | None = None  # fitted as log10, back-transformed for metrics
+    readout: dict[str, float | str | bool] | None = None  # dropout, frozen_features, flip_views
     folds: int | None = None
     runs: int | None = None
     head_epochs: int | None = None

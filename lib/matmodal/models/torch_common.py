@@ -32,22 +32,38 @@ PROBE_TEXT = "Silicon dioxide crystallizes in the trigonal space group."
 
 @dataclass(frozen=True)
 class Standardizer:
-    """z-score of a target: ``(y - mean) / std``; fitted on training rows only (unit: target's)."""
+    """z-score of a target: ``(y - mean) / std``; fitted on training rows only (unit: target's).
+
+    ``log10``: standardise ``log10(y)`` instead (moduli, strictly positive); :meth:`inverse`
+    back-transforms to the target's unit, so metrics are computed in GPa, not in decades.
+    """
 
     mean: float
     std: float
+    log10: bool = False
 
     @classmethod
-    def fit(cls, values: np.ndarray) -> Standardizer:
-        values = np.asarray(values, dtype=float)
+    def fit(cls, values: np.ndarray, log10: bool = False) -> Standardizer:
+        values = cls._forward(values, log10)
         std = float(values.std())
-        return cls(float(values.mean()), std if std > 0 else 1.0)
+        return cls(float(values.mean()), std if std > 0 else 1.0, log10)
+
+    @staticmethod
+    def _forward(values: np.ndarray, log10: bool) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        if not log10:
+            return values
+        if (values <= 0).any():
+            bad = values[values <= 0]
+            raise ValueError(f"log10 target needs positive values; {bad.size} are <= 0 (first {bad[0]:g})")
+        return np.log10(values)
 
     def transform(self, values: np.ndarray) -> np.ndarray:
-        return (np.asarray(values, dtype=float) - self.mean) / self.std
+        return (self._forward(values, self.log10) - self.mean) / self.std
 
     def inverse(self, values: np.ndarray) -> np.ndarray:
-        return np.asarray(values, dtype=float) * self.std + self.mean
+        out = np.asarray(values, dtype=float) * self.std + self.mean
+        return 10.0 ** out if self.log10 else out
 
 
 # --------------------------------------------------------------------------- images

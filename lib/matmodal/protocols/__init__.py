@@ -32,6 +32,7 @@ from matmodal.protocols.cv import (
 from matmodal.protocols.experiment import (
     ALL_COLUMNS,
     DENSITY_NPZ,
+    FORMULA_TEXTS,
     ID,
     IMAGE,
     IMAGE_COLUMNS,
@@ -39,6 +40,7 @@ from matmodal.protocols.experiment import (
     TEXT_LEVELS,
     Experiment,
     density_slice_table,
+    formula_words,
     keywords_text,
     level_texts,
     prepare,
@@ -63,10 +65,10 @@ from matmodal.protocols.trainers import (
 )
 
 __all__ = [
-    "ALL_COLUMNS", "DENSITY_NPZ", "FAMILIES", "ID", "IMAGE", "IMAGE_COLUMNS", "TEXT_COLUMNS", "TEXT_LEVELS",
+    "ALL_COLUMNS", "DENSITY_NPZ", "FAMILIES", "FORMULA_TEXTS", "ID", "IMAGE", "IMAGE_COLUMNS", "TEXT_COLUMNS", "TEXT_LEVELS",
     "TRIALS", "Experiment", "FeatureCache", "FoldContext", "ModelSpecs", "ProtocolConfig", "SavedModelPlan",
     "StagePrediction", "Trainer", "clip_trainer", "cv_folds", "density_slice_table", "fold_contexts",
-    "keywords_text", "level_texts", "mean_trainer", "model_name", "model_specs", "prepare", "random_init",
+    "formula_words", "keywords_text", "level_texts", "mean_trainer", "model_name", "model_specs", "prepare", "random_init",
     "run_protocol", "run_study", "stacked_trainer", "study_trainers", "tower_clip_trainer", "train_and_save",
     "trial_configs", "validation_search",
 ]

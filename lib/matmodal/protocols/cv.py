@@ -65,13 +65,18 @@ Trainer = Callable[[FoldContext], list[StagePrediction]]
 
 @dataclass(frozen=True)
 class ProtocolConfig:
-    """Folds, runs, test fraction and seeds (split fixed by ``split_seed``; runs add to ``seed``)."""
+    """Folds, runs, test fraction and seeds (split fixed by ``split_seed``; runs add to ``seed``).
+
+    ``log_target``: models fit standardised ``log10(y)``; predictions are back-transformed to the
+    target's unit before scoring (:class:`~matmodal.models.torch_common.Standardizer`).
+    """
 
     n_folds: int = 5
     runs: int = 1
     test_fraction: float = 0.15
     split_seed: int = 0
     seed: int = 0
+    log_target: bool = False
 
 
 def _positions(experiment: Experiment, ids: Sequence[str]) -> np.ndarray:
@@ -88,7 +93,7 @@ def fold_contexts(experiment: Experiment, config: ProtocolConfig) -> list[FoldCo
         seed = config.seed + run
         for fold, (fit_ids, val_ids) in enumerate(cv_folds(train_ids, config.n_folds, seed)):
             fit_idx = _positions(experiment, fit_ids)
-            scaler = Standardizer.fit(experiment.y[fit_idx])
+            scaler = Standardizer.fit(experiment.y[fit_idx], config.log_target)
             contexts.append(FoldContext(experiment, run, fold, fit_idx, _positions(experiment, val_ids),
                                         test_idx, scaler, seed * 1000 + fold))
     return contexts

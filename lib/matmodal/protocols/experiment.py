@@ -27,6 +27,7 @@ TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 ALL_COLUMNS = TEXT_COLUMNS["all"]
 IMAGE_COLUMNS = ("image_path", "ecd_image")  # rendered structure (costa2025, MP elastic), ECD slice (massa)
+FORMULA_TEXTS = ("symbols", "words")  # how the Formula level is written: "Si 4 Ru 8" or "silicon 4 ruthenium 8"
 
 # --------------------------------------------------------------------------- text levels
 
@@ -36,6 +37,24 @@ def keywords_text(formula: str, description: str | None) -> str | None:
     if not isinstance(description, str) or not description:  # None or NaN: no robocrys text
         return None
     return levels_from_description(formula, description)[TextLevel.keywords]
+
+
+def formula_words(formula: str) -> str:
+    """The Formula level in words: element names with the cell's atom counts, in the formula's order.
+
+    ``"Si 4 Ru 8"`` / ``"Si4Ru8"`` -> ``"silicon 4 ruthenium 8"``. Same information as the symbols;
+    a pretrained text tower knows the element words far better than the one- or two-letter symbols.
+    """
+    from pymatgen.core import Composition, Element
+
+    try:
+        composition = Composition(formula.replace(" ", ""))
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(f"cannot read formula {formula!r}: {error}") from error
+    unknown = [str(s) for s in composition if not isinstance(s, Element)]
+    if unknown:
+        raise ValueError(f"cannot read formula {formula!r}: not elements: {', '.join(unknown)}")
+    return " ".join(f"{element.long_name.lower()} {count:g}" for element, count in composition.items())
 
 
 def _first_column(table: pd.DataFrame, names: Sequence[str]) -> str | None:
@@ -105,8 +124,14 @@ def _missing(table: pd.DataFrame, target: str, levels: Sequence[str], image: boo
 
 
 def prepare(table: pd.DataFrame, target: str, text_levels: Sequence[str] = (), image: bool = True,
-            dataset: str = "") -> Experiment:
-    """Keep the rows with the target, the image (if needed) and every text level; note the others."""
+            dataset: str = "", formula_text: str = "symbols") -> Experiment:
+    """Keep the rows with the target, the image (if needed) and every text level; note the others.
+
+    ``formula_text``: the Formula level as written in the table (``symbols``) or spelled out with
+    :func:`formula_words` (``words``).
+    """
+    if formula_text not in FORMULA_TEXTS:
+        raise ValueError(f"unknown formula_text {formula_text!r} ({', '.join(FORMULA_TEXTS)})")
     image_column = _first_column(table, IMAGE_COLUMNS)  # on the whole table: every row may be dropped
     checks = _missing(table, target, text_levels, image, image_column)
     dropped = pd.Series(False, index=table.index)
@@ -119,6 +144,8 @@ def prepare(table: pd.DataFrame, target: str, text_levels: Sequence[str] = (), i
     if image:
         kept[IMAGE] = kept[image_column] if image_column else pd.Series(dtype=object)
     texts = {level: level_texts(kept, level).tolist() for level in text_levels}
+    if formula_text == "words" and "formula" in texts:
+        texts["formula"] = [formula_words(f) for f in texts["formula"]]
     return Experiment(dataset, target, kept, texts, issues)
 
 

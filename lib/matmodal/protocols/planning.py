@@ -74,7 +74,7 @@ def _image_spec(profile: str, image_size: int, small: bool, seed: int, cache_dir
 
 def model_specs(profile: str = "quick", image_size: int = 64, small: bool = True, max_text_length: int = 64,
                 text_layers: int | None = None, seed: int = 0, towers: dict[str, Any] | None = None,
-                cache_dir: Path | None = None) -> ModelSpecs:
+                cache_dir: Path | None = None, readout: dict[str, Any] | None = None) -> ModelSpecs:
     """Backbones from :func:`matmodal.models.backbones.resolve_backbone` for a run profile.
 
     ``small``: tiny CLIP towers and a tiny CNN (CPU); otherwise InceptionV3 (paper profile) or,
@@ -82,7 +82,9 @@ def model_specs(profile: str = "quick", image_size: int = 64, small: bool = True
     backbone (offline: the bundled pretrained MiniLM), cut to ``text_layers`` layers when given.
     ``towers``: fields of the CLIP-style :class:`~matmodal.models.clip.TowerClipSpec`.
     Non-pretrained resolutions become random init here. ``cache_dir``: where offline checkpoint
-    folders are written (default: the settings' cache dir).
+    folders are written (default: the settings' cache dir). ``readout``: ``dropout`` of both
+    readouts and the frozen image features (``frozen_features``, ``flip_views`` of
+    :class:`~matmodal.models.stacked.ImageSpec`).
     """
     from matmodal.models.backbones import resolve_backbone
     from matmodal.models.clip import ClipSpec, TowerClipSpec
@@ -96,8 +98,13 @@ def model_specs(profile: str = "quick", image_size: int = 64, small: bool = True
                     checkpoint=checkpoint("clip"), width=64 if small else None,
                     max_text_length=min(max_text_length, 77))
     text = TextSpec("roberta-base", checkpoint=checkpoint("roberta"), max_length=max_text_length, layers=text_layers)
-    return ModelSpecs(clip, _image_spec(profile, image_size, small, seed, cache_dir), text,
-                      TowerClipSpec(**(towers or {})))
+    readout = dict(readout or {})
+    unknown = set(readout) - {"dropout", "frozen_features", "flip_views"}
+    if unknown:
+        raise ValueError(f"unknown readout settings {sorted(unknown)} (dropout, frozen_features, flip_views)")
+    image = replace(_image_spec(profile, image_size, small, seed, cache_dir), **readout)
+    text = replace(text, **{k: v for k, v in readout.items() if k == "dropout"})
+    return ModelSpecs(clip, image, text, TowerClipSpec(**(towers or {})))
 
 
 def study_trainers(families: Sequence[str], specs: ModelSpecs, level: str, train: TrainConfig, *,
@@ -133,11 +140,13 @@ def study_trainers(families: Sequence[str], specs: ModelSpecs, level: str, train
 def run_study(tables: dict[str, pd.DataFrame], targets: dict[str, Sequence[str]], families: Sequence[str],
               text_levels: Sequence[str], clip_text_level: str, specs: ModelSpecs, train: TrainConfig,
               protocol: ProtocolConfig, features: FeatureCache | None = None,
-              log: Callable[[str], None] = print) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+              log: Callable[[str], None] = print, formula_text: str = "symbols",
+              ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Every (dataset, target, text level) experiment of a massa study: scores and skipped experiments.
 
     Stacked families run at every level of ``text_levels``; CLIP families at ``clip_text_level``
     (the first of ``text_levels`` when too few rows have it). The mean baseline is kept once.
+    ``formula_text``: how the Formula level is written (:func:`~matmodal.protocols.experiment.prepare`).
     """
     is_clip = [f for f in families if f.startswith("clip")]
     scores, skipped = [], []
@@ -148,7 +157,7 @@ def run_study(tables: dict[str, pd.DataFrame], targets: dict[str, Sequence[str]]
         levels = dict.fromkeys([*text_levels, clip_level] if is_clip else text_levels)
         for target in targets[name]:
             for level in levels:
-                experiment = prepare(table, target, [level], dataset=name)
+                experiment = prepare(table, target, [level], dataset=name, formula_text=formula_text)
                 if len(experiment.ids) < 2 * protocol.n_folds + 2:
                     skipped.append({"dataset": name, "target": target, "text_level": level,
                                     "rows": len(experiment.ids),

@@ -111,14 +111,10 @@ class FeatureCache:
 
     def images(self, experiment: Experiment, spec: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         """``n × num_features`` pooled features of the experiment's images (``spec``: an ImageSpec)."""
-        from matmodal.models.efficientnet import image_embeddings
-        from matmodal.models.stacked import build_image_backbone
+        from matmodal.models.stacked import image_features
 
-        def compute(paths: list[str]) -> tuple[np.ndarray, dict]:
-            model, info = build_image_backbone(spec)
-            return image_embeddings(paths, spec.image_size, self.batch_size, model=model), info
-
-        return self._get(spec, experiment.table[IMAGE].tolist(), compute)
+        return self._get(spec, experiment.table[IMAGE].tolist(),
+                         lambda paths: image_features(spec, paths, self.batch_size))
 
     def texts(self, experiment: Experiment, spec: Any, level: str) -> tuple[torch.Tensor, dict[str, Any]]:
         """``n × hidden`` mean-pooled frozen features of the ``level`` texts (``spec``: a TextSpec)."""
