@@ -98,7 +98,7 @@ def test_attribution_summary_keeps_the_largest_combination():
     ])
     kept, stats = attribution_summary(rows)
     assert set(kept["combination"]) == {"image+text"}
-    assert stats.loc[("gap", "image+text", "text", "remove"), ("d_mae", "mean")] == 2.0
+    assert stats.loc[("gap", "image+text", "", "text", "remove"), ("d_mae", "mean")] == 2.0  # "": no recipe named
 
 
 def test_mean_predictor_scores_one_on_the_scaled_metrics():

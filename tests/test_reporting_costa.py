@@ -98,5 +98,9 @@ def test_attribution_keeps_one_combination_per_target_the_largest_with_most_seed
     assert set(kept.combination) == {combination}  # the larger combination wins over more seeds
     part = rows[(rows.target == "k_vrh") & (rows.modality == "tabular") & (rows["mode"] == "shuffle")]
     _, stats = costa.attribution_summary(rows)
-    assert stats.loc[("k_vrh", combination, "tabular", "shuffle"), ("d_mae_mad", "mean")] == pytest.approx(
+    recipe = rows.recipe.fillna("").iloc[0]
+    assert stats.loc[("k_vrh", combination, recipe, "tabular", "shuffle"), ("d_mae_mad", "mean")] == pytest.approx(
         part.d_mae_mad.mean())
+    other = rows.assign(recipe="other", seed=rows.seed + 100)  # the same combination, another recipe, as many seeds
+    kept, _ = costa.attribution_summary(pd.concat([rows, other, other.assign(seed=other.seed + 100)]))
+    assert set(kept.recipe) == {"other"} and len(kept) == 2 * len(rows)  # recipes are never pooled

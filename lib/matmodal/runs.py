@@ -273,7 +273,8 @@ def attribution_frame(root: Path, folders: Sequence[Path] | None = None, dataset
         for row in result.get("attribution", []):
             config = result["config"]
             rows.append({"dataset": config["dataset"], "target": config["target"], "seed": config["seed"],
-                         "combination": "+".join(config["modalities"]), **row})
+                         "combination": "+".join(config["modalities"]), "recipe": config.get("recipe_name", ""),
+                         **row})
     return pd.DataFrame(rows)
 
 

@@ -271,7 +271,10 @@ def attribution_plot(attribution: pd.DataFrame, metric: str = "d_mae_mad", about
         ax.set_ylabel(f"Δ {METRIC_LABELS.get(metric.removeprefix('d_'), metric)} vs full input")
     fig.tight_layout()
     seeds = attribution.groupby(["target", "modality", "mode"])["seed"].nunique()
-    models = ", ".join(dict.fromkeys(attribution.get("combination", pd.Series(dtype=str))))
+    recipes = attribution["recipe"].fillna("") if "recipe" in attribution else pd.Series("", index=attribution.index)
+    named = attribution.get("combination", pd.Series("", index=attribution.index)).str.cat(
+        recipes.map(lambda r: f" (recipe {r})" if r else ""))
+    models = ", ".join(dict.fromkeys(named.dropna()))
     drawn = (f"attribution of {models or 'the model'}: {_span_text(seeds)} per bar"
              + (": error bars = sd" if seeds.min() >= 2 else ": no error bars (one seed)"))
     subtitle(fig, [*about, drawn])

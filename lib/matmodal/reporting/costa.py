@@ -252,15 +252,20 @@ def best_combinations(summary: pd.DataFrame, metric: str = "mae") -> pd.Series:
 
 
 def attribution_summary(attribution: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows of one combination per target, the largest (the all-modality model when it ran; ties:
-    the one with the most seeds, then by name), and their mean/sd over seeds of the change in
-    MAE, MAE/MAD and R² per modality and mode."""
+    """Rows of one combination and recipe per target, the largest (the all-modality model when it
+    ran; ties: the one with the most seeds, then by name), and their mean/sd over seeds of the
+    change in MAE, MAE/MAD and R² per modality and mode (runs of two recipes are never pooled)."""
     if attribution.empty or "d_mae" not in attribution:
         return attribution, pd.DataFrame()
     rows = attribution.dropna(subset=["d_mae"]).copy()
-    ranked = rows.groupby(["target", "combination"])["seed"].nunique().rename("seeds").reset_index()
+    if "recipe" not in rows:
+        rows["recipe"] = ""
+    rows["recipe"] = rows["recipe"].fillna("")
+    key = ["target", "combination", "recipe"]
+    ranked = rows.groupby(key)["seed"].nunique().rename("seeds").reset_index()
     ranked["size"] = ranked["combination"].str.count(r"\+")
-    best = ranked.sort_values(["size", "seeds", "combination"], ascending=[False, False, True]).groupby("target").head(1)
-    rows = rows.merge(best[["target", "combination"]], on=["target", "combination"])
-    stats = rows.groupby(["target", "combination", "modality", "mode"])[["d_mae", "d_mae_mad", "d_r2"]]
+    best = ranked.sort_values(["size", "seeds", "combination", "recipe"],
+                              ascending=[False, False, True, True]).groupby("target").head(1)
+    rows = rows.merge(best[key], on=key)
+    stats = rows.groupby([*key, "modality", "mode"])[["d_mae", "d_mae_mad", "d_r2"]]
     return rows, stats.agg(["mean", "std"])
