@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from tune_massa_towers import report  # benchmarks/ is on sys.path when this script runs
 
 from matmodal.models.stacked import WHEEL, ImageSpec, TextSpec
 from matmodal.models.torch_common import StageConfig, TrainConfig
@@ -76,10 +77,7 @@ def main() -> None:
                                         log=lambda _: None))
         print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
     search = pd.concat(frames, ignore_index=True)
-    pd.set_option("display.width", 200)
-    print(search.round(3).to_string(index=False))
-    if args.out:
-        search.to_csv(args.out, index=False)
+    report(search, args.out)
 
 
 if __name__ == "__main__":

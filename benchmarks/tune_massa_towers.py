@@ -70,10 +70,15 @@ def main() -> None:
             "stacked": stacked_trainer(image, text, [args.level], train, features=features),
             "clip_towers": tower_clip_trainer(TowerClipSpec(), image, text, args.level, train, features)}
     search = validation_search(experiment, candidates, ProtocolConfig(n_folds=5, runs=1))
+    report(search, args.out)
+
+
+def report(search: pd.DataFrame, out: Path | None) -> None:
+    """Print the ranked validation search; write it to ``out`` (CSV) when given."""
     pd.set_option("display.width", 200)
     print(search.round(3).to_string(index=False))
-    if args.out:
-        search.to_csv(args.out, index=False)
+    if out:
+        search.to_csv(out, index=False)
 
 
 if __name__ == "__main__":

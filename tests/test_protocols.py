@@ -97,6 +97,7 @@ def test_protocol_scores_every_split_with_provenance(table):
     mean_train = scores[(scores.stage == "mean") & (scores.split == "train")]
     assert np.allclose(mean_train.r2, 0.0)  # the mean predictor on its own training rows
     image = scores[scores.stage == "image"].iloc[0]
+    assert set(scores[scores.stage == "image"].text_level) == {"formula"}  # never pooled across experiments
     assert not image.image_pretrained and image.image_source == "random init"
     assert scores[scores.stage == "text"].text_source.eq("random init").all()
     assert np.isfinite(scores.r2).all() and (scores.rmse > 0).all()

@@ -160,7 +160,10 @@ def stacked_trainer(image_spec: Any, text_spec: Any, levels: Sequence[str], trai
     def trainer(ctx: FoldContext) -> list[StagePrediction]:
         image, pixels = _towers(ctx, image_spec, text_spec, None, features)
         pred, info = _fit_predict(image, pixels, ctx, train)
-        out = [StagePrediction(family, "image", "", pred, {**_flat_info(image), **info})]
+        # one experiment per text level (its rows: those with that level's text): the image stage is
+        # that experiment's, so it keeps the level, as massa2024 Fig. 2 lists one image-only run per level
+        out = [StagePrediction(family, "image", levels[0] if len(levels) == 1 else "", pred,
+                               {**_flat_info(image), **info})]
         for level in levels:
             text, tokens = _towers(ctx, image_spec, text_spec, level, features)
             pred, info = _fit_predict(text, tokens, ctx, train)
