@@ -82,7 +82,8 @@ def stage_bars(summary: pd.DataFrame, dataset: str, targets: Sequence[str], metr
 def curve_rows(scores: pd.DataFrame, family: str, stage: str, text_level: str = "", run: int = 0,
                splits: Sequence[str] = ("train",)) -> pd.DataFrame:
     """The ``splits`` rows of one model of one run, one per fold and split. The image stage is
-    trained once per text level's subset (all with ``text_level`` ""): the largest is the one drawn."""
+    trained once per text level's subset (scores written before it carried the level have
+    ``text_level`` "" for all of them): the largest is the one drawn."""
     part = scores[(scores.family == family) & (scores.stage == stage) & (scores.text_level == text_level)
                   & (scores.run == run) & scores.split.isin(splits)]
     return part[part.n == part.groupby("split").n.transform("max")] if len(part) else part
