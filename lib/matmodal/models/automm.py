@@ -176,7 +176,11 @@ def cached_tower_inputs(frame: pd.DataFrame, config: RunConfig, cache_dir: Path 
     columns per modality. Frames of runs without ``towers: cached`` come back unchanged (``{}``)."""
     if not uses_cached_towers(config):
         return frame, {}
-    vectors = tower_vectors(frame, config, cache_dir)
+    return _tower_columns(frame, config, tower_vectors(frame, config, cache_dir), projection)
+
+
+def _tower_columns(frame: pd.DataFrame, config: RunConfig, vectors: dict[str, np.ndarray],
+                   projection: dict[str, np.ndarray] | None) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     raw = [config.text_column if m == "text" else IMAGE_COLUMN for m in vectors]
     parts, columns = [frame.drop(columns=raw)], {}
     for modality, values in vectors.items():
@@ -193,8 +197,9 @@ def cached_split(split: SplitData, config: RunConfig,
     training rows only; returns the new split and the projection (``{}`` = none)."""
     if not uses_cached_towers(config):
         return split, {}
-    projection = fit_projection(tower_vectors(split.train, config, cache_dir), config)
-    train, columns = cached_tower_inputs(split.train, config, cache_dir, projection)
+    vectors = tower_vectors(split.train, config, cache_dir)  # read once: fits the projection and fills train
+    projection = fit_projection(vectors, config)
+    train, columns = _tower_columns(split.train, config, vectors, projection)
     test, _ = cached_tower_inputs(split.test, config, cache_dir, projection)
     return SplitData(train, test, {**split.columns, **columns}, split.n_labelled, split.n_missing_modality), projection
 
@@ -287,13 +292,13 @@ def ablate(frame: pd.DataFrame, columns: list[str], modality: str, mode: str, se
     if mode == "shuffle":
         order = np.random.default_rng(seed).permutation(len(out))
         out[columns] = out[columns].to_numpy()[order]
-    elif modality == "text" and not all(c in fill for c in columns):
-        out[columns] = ""
-    elif modality == "image" and not all(c in fill for c in columns):
-        out[columns] = None
-    else:
+    elif all(c in fill for c in columns):  # numbers (tabular, cached tower vectors): the train mean
         for column in columns:
             out[column] = fill[column]
+    elif modality == "text":
+        out[columns] = ""
+    else:
+        out[columns] = None
     return out
 
 
